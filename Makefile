@@ -1,0 +1,70 @@
+# rasa-intent-student: two virtual environments.
+#   .venv          Python 3.10: rasa 3.6 + the runtime + eval/dev tools (never torch)
+#   .venv-factory  Python 3.11: torch (CPU), transformers, sentence-transformers, onnx
+SHELL := /bin/bash
+PYTHON310 ?= $(shell scripts/find-python 3.10)
+PYTHON311 ?= $(shell scripts/find-python 3.11)
+VENV := .venv
+FACTORY := .venv-factory
+PY := $(VENV)/bin/python
+FPY := $(FACTORY)/bin/python
+PIP_FLAGS := --disable-pip-version-check -q
+PYTEST_FLAGS ?=
+MODEL_DIR := rasa_intent_student/models/default
+
+.PHONY: setup test test-fast test-runtime test-factory model demo bench evaluate distill clean help
+
+help:
+	@echo "make setup   create .venv (py3.10, rasa) and .venv-factory (py3.11, torch) and install the package"
+	@echo "make demo    train examples/memory_bot, run rasa + action server, play a multilingual conversation"
+	@echo "make test    the full test suite (both environments, slow tests included)"
+	@echo "make model   rebuild the embedded default student from the offline e5-small teacher"
+	@echo "make bench / make evaluate / make distill"
+
+setup: $(VENV)/.installed $(FACTORY)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	@test -n "$(PYTHON310)" || { scripts/find-python 3.10; exit 1; }
+	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade "pip<25" "setuptools<70" wheel
+	$(PY) -m pip install $(PIP_FLAGS) -e ".[rasa,eval,dev]"
+	@touch $@
+
+$(FACTORY)/.installed: setup.cfg pyproject.toml
+	@test -n "$(PYTHON311)" || { scripts/find-python 3.11; exit 1; }
+	@test -x $(FPY) || $(PYTHON311) -m venv $(FACTORY)
+	$(FPY) -m pip install $(PIP_FLAGS) --upgrade pip
+	# torch first and pinned: 2.13.0 is the CPU wheel on local disk; an unpinned torch pulls a CUDA build.
+	$(FPY) -m pip install $(PIP_FLAGS) torch==2.13.0
+	$(FPY) -m pip install $(PIP_FLAGS) -e ".[factory,eval,dev]"
+	@touch $@
+
+test: setup test-runtime test-factory
+
+test-runtime: $(VENV)/.installed
+	$(PY) -m pytest tests --ignore=tests/factory -m "slow or not slow" $(PYTEST_FLAGS)
+
+test-factory: $(FACTORY)/.installed
+	$(FPY) -m pytest tests/factory -m "slow or not slow" $(PYTEST_FLAGS)
+
+test-fast: setup
+	$(PY) -m pytest tests --ignore=tests/factory -q
+	$(FPY) -m pytest tests/factory -q
+
+model: $(FACTORY)/.installed
+	$(FACTORY)/bin/rasa-intent-student build --teacher e5-small-offline --output $(MODEL_DIR)
+
+distill: $(FACTORY)/.installed
+	$(FACTORY)/bin/rasa-intent-student distill
+
+demo: $(VENV)/.installed
+	$(PY) -m examples.memory_bot.demo
+
+bench: setup
+	$(VENV)/bin/rasa-intent-student bench
+
+evaluate: $(VENV)/.installed
+	$(VENV)/bin/rasa-intent-student evaluate --data rasa_intent_student/data/routes/dev
+
+clean:
+	rm -rf $(VENV) $(FACTORY) build *.egg-info .demo
