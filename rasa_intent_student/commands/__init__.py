@@ -1,0 +1,1 @@
+"""Subcommands of the ``rasa-intent-student`` console script (see ``cli.py``)."""
