@@ -203,13 +203,17 @@ class StudentEncoder:
         for batch in iter_batch(items, batch_size):
             encodings, mask, (tokens,) = self._run(batch, [TOKEN_OUTPUT])
             sentences = self._sentence(tokens, mask)
-            for row, encoding in enumerate(encodings):
+            for row, (text, encoding) in enumerate(zip(batch, encodings)):
                 keep, offsets = [], []
                 for j, ((start, end), special) in enumerate(zip(encoding.offsets, encoding.special_tokens_mask)):
                     if special or not mask[row, j] or end <= shift:
                         continue
+                    start, end = max(start - shift, 0), end - shift
+                    # Metaspace pieces ("▁a") cover the space before the word; start at the word.
+                    while start < end - 1 and text[start].isspace():
+                        start += 1
                     keep.append(j)
-                    offsets.append((max(start - shift, 0), end - shift))
+                    offsets.append((start, end))
                 vectors = tokens[row, keep].astype(np.float32) if keep else np.zeros((0, self.dim), np.float32)
                 results.append(TokenEmbeddings(vectors, offsets, sentences[row]))
         return results
