@@ -1,0 +1,111 @@
+"""The shipped route examples: ``data/routes/{split}/{lang}.jsonl``, read and validated."""
+import json
+from pathlib import Path
+from typing import Iterable, List, NamedTuple, Optional, Union
+
+from rasa_intent_student.constants import LANGUAGES, ROUTE_DATA_DIR, ROUTE_SPLITS, ROUTES
+
+ROW_KEYS = ("text", "label", "lang")
+
+
+class RouteExample(NamedTuple):
+    """One labelled utterance (see shared/LABELS.md)."""
+
+    text: str
+    label: str
+    lang: str
+
+
+def _parse_row(line: str, where: str, expected_lang: Optional[str]) -> RouteExample:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where}: invalid JSON ({e.msg}). Each line must be one JSON object.") from e
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}.")
+    if sorted(row) != sorted(ROW_KEYS):
+        raise ValueError(f"{where}: keys {sorted(row)}; each row needs exactly {list(ROW_KEYS)}.")
+    text, label, lang = row["text"], row["label"], row["lang"]
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{where}: text {text!r} must be a non-empty string.")
+    if label not in ROUTES:
+        raise ValueError(f"{where}: unknown label {label!r}. Valid labels: {list(ROUTES)}.")
+    if lang not in LANGUAGES:
+        raise ValueError(f"{where}: unknown lang {lang!r}. Valid codes: {list(LANGUAGES)}.")
+    if expected_lang is not None and lang != expected_lang:
+        raise ValueError(f"{where}: lang {lang!r} in a file for {expected_lang!r}. Move the row or fix its lang.")
+    return RouteExample(text, label, lang)
+
+
+def read_jsonl(path: Union[str, Path], lang: Optional[str] = None) -> List[RouteExample]:
+    """Read and validate one JSON Lines file of route examples (blank lines are skipped).
+
+    Args:
+        path: the file.
+        lang: if given, every row must carry this language code.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: a row is not valid JSON or has a wrong key, label or language;
+            the message names the file and the 1-based line number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Route data file {path} does not exist.")
+    examples = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                examples.append(_parse_row(line, f"{path}:{number}", lang))
+    return examples
+
+
+def available_languages(split: str = "train", root: Optional[Union[str, Path]] = None) -> List[str]:
+    """Language codes that have a file in ``split``, in ``LANGUAGES`` order."""
+    directory = _split_dir(split, root)
+    return [lang for lang in LANGUAGES if (directory / f"{lang}.jsonl").is_file()]
+
+
+def load_routes(
+    split: str = "train",
+    languages: Optional[Iterable[str]] = None,
+    root: Optional[Union[str, Path]] = None,
+) -> List[RouteExample]:
+    """Load the shipped route examples of one split.
+
+    Args:
+        split: one of ``ROUTE_SPLITS``.
+        languages: ISO 639-1 codes to load; None loads every language that has a file.
+        root: the data directory (default: the package's ``data/routes``).
+
+    Returns:
+        The examples, file by file in ``LANGUAGES`` order.
+
+    Raises:
+        ValueError: unknown split or language code, a bad row, or a row whose
+            ``lang`` differs from its file's language.
+        FileNotFoundError: a requested language has no file in this split.
+    """
+    directory = _split_dir(split, root)
+    if languages is None:
+        codes = available_languages(split, root)
+    else:
+        codes = [languages] if isinstance(languages, str) else list(languages)
+        unknown = [c for c in codes if c not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"Unknown language codes {unknown}. Valid codes: {list(LANGUAGES)}.")
+    examples: List[RouteExample] = []
+    for code in codes:
+        path = directory / f"{code}.jsonl"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"No route data for '{code}' in {directory}. Available: {available_languages(split, root)}."
+            )
+        examples.extend(read_jsonl(path, lang=code))
+    return examples
+
+
+def _split_dir(split: str, root: Optional[Union[str, Path]]) -> Path:
+    if split not in ROUTE_SPLITS:
+        raise ValueError(f"Unknown split {split!r}. Valid splits: {list(ROUTE_SPLITS)}.")
+    return Path(root or ROUTE_DATA_DIR) / split
