@@ -1,0 +1,91 @@
+import time
+
+import numpy as np
+import pytest
+
+from rasa_intent_student.encoder import StudentEncoder
+
+SENTENCES = [
+    "book a table for two at 7",
+    "¿qué pedí la semana pasada?",
+    "지난번 주문 뭐였지?",
+    "こんにちは",
+    "",
+    "   ",
+    "🙂🙂🙂",
+]
+
+
+def test_encode_shape_dtype_and_unit_norm(encoder):
+    vectors = encoder.encode(SENTENCES)
+    assert vectors.shape == (len(SENTENCES), encoder.dim)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_batching_and_order_do_not_change_vectors(encoder):
+    together = encoder.encode(SENTENCES, batch_size=32)
+    one_by_one = np.vstack([encoder.encode([s]) for s in SENTENCES])
+    # Padding within a batch must not leak into the result.
+    np.testing.assert_allclose(together, one_by_one, atol=1e-4)
+    reversed_ = encoder.encode(SENTENCES[::-1], batch_size=3)[::-1]
+    np.testing.assert_allclose(together, reversed_, atol=1e-4)
+
+
+def test_single_string_is_one_row(encoder):
+    assert encoder.encode("hello").shape == (1, encoder.dim)
+
+
+def test_huge_input_is_truncated_quickly(encoder):
+    huge = "remind me to buy milk " * 100_000  # 2.2 MB
+    start = time.perf_counter()
+    vector = encoder.encode([huge])
+    assert time.perf_counter() - start < 5.0, "huge input should be capped before tokenizing"
+    np.testing.assert_allclose(vector, encoder.encode([huge[:20_000]]), atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [None, [None], ["ok", 3], [b"bytes"]])
+def test_non_text_input_is_rejected_by_position(encoder, bad):
+    with pytest.raises(TypeError, match="None|texts\\["):
+        encoder.encode(bad)
+
+
+def test_invalid_options_are_named(student_dir, encoder):
+    with pytest.raises(ValueError, match="threads=0"):
+        StudentEncoder.load(student_dir, threads=0)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        encoder.encode(["x"], batch_size=0)
+
+
+def test_encode_tokens_offsets_point_into_the_text(encoder):
+    text = "book a table for two"
+    (result,) = encoder.encode_tokens([text])
+    assert result.vectors.shape == (len(result.offsets), encoder.dim)
+    pieces = [text[s:e] for s, e in result.offsets]
+    assert "".join(pieces).replace(" ", "") == text.replace(" ", "")
+    np.testing.assert_allclose(result.sentence, encoder.encode([text])[0], atol=1e-5)
+
+
+def test_encode_tokens_empty_text_has_no_tokens(encoder):
+    (result,) = encoder.encode_tokens([""])
+    assert result.vectors.shape == (0, encoder.dim) and result.offsets == []
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json", "student.json"])
+def test_missing_file_is_named(student_copy, name):
+    (student_copy / name).unlink()
+    with pytest.raises(FileNotFoundError, match=name):
+        StudentEncoder.load(student_copy)
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json"])
+def test_corrupt_file_is_named(student_copy, name):
+    path = student_copy / name
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=name):
+        StudentEncoder.load(student_copy)
+
+
+def test_missing_directory_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        StudentEncoder.load(tmp_path / "nope")
