@@ -38,3 +38,23 @@ LANGUAGES = (
     "ko", "en", "ja", "zh", "es", "fr", "de", "pt", "it",
     "ru", "ar", "hi", "th", "vi", "id", "tr", "nl", "pl",
 )
+
+# Student factory (rasa-intent-student build).
+E5_OFFLINE_TEACHER = "e5-small-offline"
+DEFAULT_LAYERS_KEPT = (0, 11)
+DEFAULT_VOCAB_SIZE = 55000
+MAX_DEFAULT_MODEL_BYTES = 24_000_000  # the shipped INT8 model.onnx must fit in 24 MB
+INT8_COSINE_FLOOR = 0.98  # mean cosine, INT8 vs FP32 student, on multilingual sentences
+ONNX_PARITY_ATOL = 1e-4  # FP32 ONNX vs PyTorch
+ONNX_OPSET = 17
+
+# Rasa component config keys (StudentFeaturizer, RouteClassifier).
+CONFIG_MODEL = "model"
+CONFIG_BATCH_SIZE = "batch_size"
+CONFIG_MAX_SEQ_LENGTH = "max_seq_length"
+CONFIG_THREADS = "threads"
+CONFIG_ADD_ROUTE_EXAMPLES = "add_route_examples"
+# Position embeddings of the e5/XLM-R family end at 512.
+MAX_SEQ_LENGTH_LIMIT = 512
+CLASSIFIER_WEIGHTS_FILE = "route_classifier.npz"
+CLASSIFIER_META_FILE = "route_classifier.json"
