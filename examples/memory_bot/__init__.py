@@ -1,0 +1,1 @@
+"""memory_bot: a multilingual assistant that acts, remembers and recalls per user."""

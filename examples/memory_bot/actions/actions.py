@@ -1,0 +1,112 @@
+"""The two memory actions: store what the user asked to be done, and recall it by meaning."""
+import datetime
+import functools
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from . import settings
+from .memory import MAX_EVENT_CHARS, MemoryStore
+
+logger = logging.getLogger(__name__)
+
+# Replies quote the user's text; a long text is shown cut to this many characters.
+QUOTE_CHARS = 120
+
+NO_SENDER = "I can't tell who you are, so I can't use your memory. Please start a conversation with a sender id."
+NO_TEXT = "I didn't get any text. What should I do?"
+NO_QUERY = "I didn't get any text. What should I look up for you?"
+STORE_FAILED = "Sorry, I couldn't save that right now; nothing you stored before was lost."
+LOOKUP_FAILED = "Sorry, I can't search your memory right now."
+NOTHING_FOUND = "I found nothing about that in your memory."
+
+
+@functools.lru_cache(maxsize=None)
+def get_encoder(model_dir: Optional[str]):
+    """One StudentEncoder per model directory, loaded on first use."""
+    from rasa_intent_student.encoder import StudentEncoder
+
+    return StudentEncoder.load(model_dir)
+
+
+@functools.lru_cache(maxsize=None)
+def get_store(path: str) -> MemoryStore:
+    return MemoryStore(path)
+
+
+def embed(text: str):
+    """The text's sentence embedding, float32 of shape (dim,)."""
+    return get_encoder(settings.model_dir()).encode([text])[0]
+
+
+def quote(text: str) -> str:
+    text = " ".join(text.split())
+    return f"“{text}”" if len(text) <= QUOTE_CHARS else f"“{text[:QUOTE_CHARS]}…”"
+
+
+def message_of(tracker: Tracker) -> tuple:
+    """(sender id, text, route) of the latest user message; text is '' when missing."""
+    latest = tracker.latest_message or {}
+    text = latest.get("text")
+    route = ((latest.get("intent") or {}).get("name")) or "action"
+    sender = tracker.sender_id if isinstance(tracker.sender_id, str) else ""
+    return sender.strip(), text if isinstance(text, str) else "", route
+
+
+class ActionMemoryStore(Action):
+    """Perform (simulate) the user's request and keep it as an event in their memory."""
+
+    def name(self) -> Text:
+        return "action_memory_store"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        sender, text, route = message_of(tracker)
+        if not sender:
+            dispatcher.utter_message(text=NO_SENDER)
+            return []
+        if not text.strip():
+            dispatcher.utter_message(text=NO_TEXT)
+            return []
+        try:
+            event = get_store(str(settings.db_path())).add(sender, route, text, embed(text))
+        except Exception:  # a reply beats a crashed action; the log has the cause
+            logger.exception("Storing an event for sender %r failed.", sender)
+            dispatcher.utter_message(text=STORE_FAILED)
+            return []
+        note = f" (kept the first {MAX_EVENT_CHARS} characters)" if len(text) > MAX_EVENT_CHARS else ""
+        dispatcher.utter_message(text=f"Done ✓ {quote(event.text)}. Saved to your memory{note}.")
+        return []
+
+
+class ActionMemoryLookup(Action):
+    """Answer a recall question with the user's most similar stored event."""
+
+    def name(self) -> Text:
+        return "action_memory_lookup"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        sender, text, _ = message_of(tracker)
+        if not sender:
+            dispatcher.utter_message(text=NO_SENDER)
+            return []
+        if not text.strip():
+            dispatcher.utter_message(text=NO_QUERY)
+            return []
+        try:
+            matches = get_store(str(settings.db_path())).search(
+                sender, embed(text), min_score=settings.min_similarity()
+            )
+        except Exception:  # a reply beats a crashed action; the log has the cause
+            logger.exception("Searching the memory of sender %r failed.", sender)
+            dispatcher.utter_message(text=LOOKUP_FAILED)
+            return []
+        if not matches:
+            dispatcher.utter_message(text=NOTHING_FOUND)
+            return []
+        event, score = matches[0]
+        when = datetime.datetime.fromtimestamp(event.created_at).strftime("%Y-%m-%d %H:%M")
+        logger.info("Recall for %r matched event %d with cosine %.3f.", sender, event.id, score)
+        dispatcher.utter_message(text=f"On {when} you told me: {quote(event.text)}")
+        return []

@@ -1,0 +1,40 @@
+"""Where the action server keeps memory and which encoder it uses; read from the environment."""
+import os
+from pathlib import Path
+from typing import Optional
+
+BOT_DIR = Path(__file__).resolve().parents[1]
+
+DB_ENV = "MEMORY_BOT_DB"
+MODEL_ENV = "MEMORY_BOT_MODEL"
+MIN_SIMILARITY_ENV = "MEMORY_BOT_MIN_SIMILARITY"
+
+DEFAULT_DB = BOT_DIR / "memory.db"
+# Cosine below which a stored event does not answer a recall question. Measured
+# with the default student on the demo conversation (see README.md): related
+# cross-lingual pairs score above it, unrelated ones below.
+DEFAULT_MIN_SIMILARITY = 0.5
+
+
+def db_path() -> Path:
+    """The SQLite file: $MEMORY_BOT_DB, else memory.db in the bot directory."""
+    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+def model_dir() -> Optional[str]:
+    """A student directory from $MEMORY_BOT_MODEL, else None (the package's default student)."""
+    return os.environ.get(MODEL_ENV) or None
+
+
+def min_similarity() -> float:
+    """The recall threshold from $MEMORY_BOT_MIN_SIMILARITY, else ``DEFAULT_MIN_SIMILARITY``."""
+    raw = os.environ.get(MIN_SIMILARITY_ENV)
+    if not raw:
+        return DEFAULT_MIN_SIMILARITY
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{MIN_SIMILARITY_ENV}={raw!r} is not a number; set a cosine in [-1, 1], e.g. 0.5.") from None
+    if not -1.0 <= value <= 1.0:
+        raise ValueError(f"{MIN_SIMILARITY_ENV}={raw!r} is outside [-1, 1]; set a cosine such as 0.5.")
+    return value
