@@ -58,3 +58,14 @@ CONFIG_ADD_ROUTE_EXAMPLES = "add_route_examples"
 MAX_SEQ_LENGTH_LIMIT = 512
 CLASSIFIER_WEIGHTS_FILE = "route_classifier.npz"
 CLASSIFIER_META_FILE = "route_classifier.json"
+
+# Evaluation and benchmarks (rasa-intent-student evaluate / bench).
+EVAL_ROUTER_C = 10.0  # LR on unit-norm embeddings: weak L2, as the routes are close in embedding space
+EVAL_ROUTER_MAX_ITER = 1000
+QUALITY_SHOTS = 8  # training examples per intent, as in few-shot MTEB classification
+QUALITY_SEEDS = (0, 1, 2, 3, 4)
+QUALITY_MAX_PER_INTENT = 32  # sentences expanded per intent and language (shots + test)
+BENCH_LATENCY_RUNS = 300  # single-utterance encodes per model
+BENCH_WARMUP_RUNS = 20
+BENCH_BATCH_SIZE = 32
+ARTIFACTS_DIR = PACKAGE_DIR.parent / "artifacts"

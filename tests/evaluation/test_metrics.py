@@ -1,0 +1,67 @@
+"""Metric code on small cases checked by hand."""
+import numpy as np
+import pytest
+
+from rasa_intent_student.evaluation.metrics import (
+    accuracy,
+    confusion_matrix,
+    group_indices,
+    macro_f1,
+    per_class_scores,
+)
+
+# 6 examples; "other" is never predicted.
+Y_TRUE = ["action", "action", "recall", "recall", "other", "other"]
+Y_PRED = ["action", "recall", "recall", "recall", "action", "recall"]
+
+
+def test_accuracy():
+    assert accuracy(Y_TRUE, Y_PRED) == pytest.approx(3 / 6)
+    assert accuracy(["a"], ["a"]) == 1.0
+
+
+def test_confusion_matrix_rows_are_truth_columns_predictions():
+    m = confusion_matrix(Y_TRUE, Y_PRED, labels=["action", "recall", "other"])
+    assert m.tolist() == [[1, 1, 0], [0, 2, 0], [1, 1, 0]]
+    assert m.dtype == np.int64
+
+
+def test_confusion_matrix_rejects_label_outside_labels():
+    with pytest.raises(ValueError, match=r"\['other'\]"):
+        confusion_matrix(Y_TRUE, Y_PRED, labels=["action", "recall"])
+
+
+def test_per_class_scores_by_hand():
+    s = per_class_scores(Y_TRUE, Y_PRED)
+    # action: predicted 2 (1 right), true 2 -> P=1/2, R=1/2, F1=1/2
+    assert s["action"] == pytest.approx((0.5, 0.5, 0.5, 2))
+    # recall: predicted 4 (2 right), true 2 -> P=1/2, R=1, F1=2/3
+    assert s["recall"] == pytest.approx((0.5, 1.0, 2 / 3, 2))
+    # other: never predicted -> precision 0 (0/0), recall 0, F1 0
+    assert s["other"] == pytest.approx((0.0, 0.0, 0.0, 2))
+
+
+def test_macro_f1_counts_a_class_never_predicted_as_zero():
+    assert macro_f1(Y_TRUE, Y_PRED) == pytest.approx((0.5 + 2 / 3 + 0.0) / 3)
+
+
+def test_macro_f1_matches_scikit_learn():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    labels = ["action", "recall", "other"]
+    y_true = list(rng.choice(labels, 50))
+    y_pred = list(rng.choice(labels[:2], 50))
+    assert macro_f1(y_true, y_pred) == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+
+
+def test_perfect_and_mismatched_lengths():
+    assert macro_f1(["a", "b"], ["a", "b"]) == 1.0
+    with pytest.raises(ValueError, match="same length"):
+        accuracy(["a"], ["a", "b"])
+    with pytest.raises(ValueError, match="empty"):
+        accuracy([], [])
+
+
+def test_group_indices_keeps_first_seen_order():
+    assert group_indices(["ko", "en", "ko", "ja"]) == {"ko": [0, 2], "en": [1], "ja": [3]}
