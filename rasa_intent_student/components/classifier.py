@@ -1,0 +1,300 @@
+"""RouteClassifier: calibrated logistic regression on dense sentence features."""
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text, Tuple, Type
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers import LABEL_RANKING_LENGTH
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.shared.exceptions import InvalidConfigException, RasaException
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from rasa.shared.utils.io import raise_warning
+from rasa.utils.tensorflow.constants import FEATURIZERS, RANKING_LENGTH
+
+from rasa_intent_student.components.calibration import (
+    LinearModel,
+    fit_linear,
+    fit_temperature,
+    out_of_fold_logits,
+)
+from rasa_intent_student.components.student import (
+    check_student_dir,
+    load_encoder,
+    resolve_model_dir,
+    student_fingerprint,
+    validate_student_keys,
+)
+from rasa_intent_student.constants import (
+    CLASSIFIER_META_FILE,
+    CLASSIFIER_WEIGHTS_FILE,
+    CONFIG_ADD_ROUTE_EXAMPLES,
+    CONFIG_BATCH_SIZE,
+    CONFIG_MAX_SEQ_LENGTH,
+    CONFIG_MODEL,
+    CONFIG_THREADS,
+    DEFAULT_BATCH_SIZE,
+    LANGUAGES,
+    ROUTES,
+)
+from rasa_intent_student.routes import RouteExample, available_languages, load_routes
+
+logger = logging.getLogger(__name__)
+
+CONFIG_C = "C"
+CONFIG_MAX_ITER = "max_iter"
+CONFIG_CALIBRATE = "calibrate"
+CONFIG_FOLDS = "calibration_folds"
+CONFIG_RANDOM_STATE = "random_state"
+# Cosine below which the bot's sentence features cannot come from the classifier's `model`.
+SAME_STUDENT_MIN_COSINE = 0.99
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class RouteClassifier(IntentClassifier, GraphComponent):
+    """Predicts intents with a calibrated multinomial logistic regression on dense sentence features.
+
+    Confidences are temperature-scaled on held-out folds, so that thresholds such
+    as FallbackClassifier's mean what they say. With ``add_route_examples`` the
+    package's multilingual action/recall/other examples join the bot's own.
+    """
+
+    @classmethod
+    def required_components(cls) -> List[Type]:
+        """Components that should be included in the pipeline before this component."""
+        return [DenseFeaturizer]
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        """Any extra python dependencies required for this component to run."""
+        return ["sklearn", "scipy", "onnxruntime", "tokenizers"]
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """The component's default config (see parent class for full docstring)."""
+        return {
+            # Inverse L2 regularization strength of the logistic regression.
+            CONFIG_C: 10.0,
+            # lbfgs iterations.
+            CONFIG_MAX_ITER: 1000,
+            # Fit a softmax temperature on out-of-fold predictions (needs 2+ examples per intent).
+            CONFIG_CALIBRATE: True,
+            # Folds for that calibration (fewer if an intent has fewer examples).
+            CONFIG_FOLDS: 5,
+            CONFIG_RANDOM_STATE: 42,
+            # Intents kept in `intent_ranking`; 0 keeps all.
+            RANKING_LENGTH: LABEL_RANKING_LENGTH,
+            # Names/aliases of the featurizers whose dense sentence features are used; empty: all.
+            FEATURIZERS: [],
+            # Add the shipped route examples to the bot's intents named action/recall/other:
+            # false, true (every shipped language) or a list of ISO 639-1 codes.
+            CONFIG_ADD_ROUTE_EXAMPLES: False,
+            # Only with add_route_examples: the student that encodes those examples. It must be the
+            # StudentFeaturizer's `model` (null: the embedded default, as for the featurizer).
+            CONFIG_MODEL: None,
+            CONFIG_BATCH_SIZE: DEFAULT_BATCH_SIZE,
+            CONFIG_MAX_SEQ_LENGTH: None,
+            CONFIG_THREADS: None,
+        }
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        """Validates that the component is configured properly."""
+        name = cls.__name__
+        validate_student_keys(name, config)
+        c = config.get(CONFIG_C)
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0:
+            raise InvalidConfigException(f"{name}: {CONFIG_C}={c!r} is invalid; use a positive number such as 10.")
+        for key, low in ((CONFIG_MAX_ITER, 1), (CONFIG_FOLDS, 2), (CONFIG_RANDOM_STATE, 0), (RANKING_LENGTH, 0)):
+            value = config.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise InvalidConfigException(f"{name}: {key}={value!r} is invalid; use an integer >= {low}.")
+        if not isinstance(config.get(CONFIG_CALIBRATE), bool):
+            raise InvalidConfigException(f"{name}: {CONFIG_CALIBRATE}={config.get(CONFIG_CALIBRATE)!r}; use true or false.")
+        if not isinstance(config.get(FEATURIZERS), list):
+            raise InvalidConfigException(f"{name}: {FEATURIZERS}={config.get(FEATURIZERS)!r}; use a list of featurizer names.")
+        cls.route_languages(config)
+
+    @classmethod
+    def route_languages(cls, config: Dict[Text, Any]) -> List[str]:
+        """Language codes that ``add_route_examples`` selects (empty: none)."""
+        value = config.get(CONFIG_ADD_ROUTE_EXAMPLES)
+        if value is False or value is None:
+            return []
+        if value is True:
+            return available_languages("train")
+        codes = [value] if isinstance(value, str) else value
+        if isinstance(codes, list) and codes and all(c in LANGUAGES for c in codes):
+            return list(codes)
+        raise InvalidConfigException(
+            f"{cls.__name__}: {CONFIG_ADD_ROUTE_EXAMPLES}={value!r} is invalid; use false, true, "
+            f"or a list of language codes from {list(LANGUAGES)}."
+        )
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """With route examples, a hash of the student and of the route data, which the graph does not see."""
+        languages = cls.route_languages({**cls.get_default_config(), **config})
+        if not languages:
+            return None
+        rows = json.dumps(load_routes("train", languages), ensure_ascii=False)
+        digest = hashlib.sha256(rows.encode("utf-8")).hexdigest()
+        return f"{student_fingerprint(resolve_model_dir(config.get(CONFIG_MODEL)))}:{digest}"
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        name: Text,
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: Optional[LinearModel] = None,
+    ) -> None:
+        """Wraps a trained ``model``, or an untrained classifier when it is None."""
+        self.name = name
+        self.config = {**self.get_default_config(), **config}
+        self.validate_config(self.config)
+        self._model_storage = model_storage
+        self._resource = resource
+        self.model = model
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "RouteClassifier":
+        """Creates a new untrained component (see parent class for full docstring)."""
+        return cls(config, execution_context.node_name, model_storage, resource)
+
+    def _features(self, message: Message) -> Optional[np.ndarray]:
+        """The message's dense sentence features, shape (dim,), or None."""
+        _, sentence = message.get_dense_features(TEXT, self.config[FEATURIZERS] or None)
+        return None if sentence is None else np.asarray(sentence.features, dtype=np.float32).reshape(-1)
+
+    def _training_matrix(self, training_data: TrainingData) -> Tuple[np.ndarray, List[str], List[str]]:
+        examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
+        rows, intents, texts = [], [], []
+        for example in examples:
+            features = self._features(example)
+            if features is None:
+                raise RasaException(
+                    f"{self.__class__.__name__}: the training example {example.get(TEXT)!r} has no dense sentence "
+                    "features. Put rasa_intent_student.StudentFeaturizer before it in the pipeline."
+                )
+            rows.append(features)
+            intents.append(example.get(INTENT))
+            texts.append(example.get(TEXT))
+        x = np.vstack(rows) if rows else np.zeros((0, 0), np.float32)
+        return x, intents, texts
+
+    def _route_examples(self, intents: List[str], texts: List[str], x: np.ndarray) -> Tuple[np.ndarray, List[str]]:
+        """Features and labels of the shipped examples for the bot's route intents."""
+        languages = self.route_languages(self.config)
+        wanted = sorted(set(intents) & set(ROUTES))
+        if not languages:
+            return np.zeros((0, x.shape[1]), np.float32), []
+        if not wanted:
+            raise_warning(
+                f"{self.__class__.__name__}: {CONFIG_ADD_ROUTE_EXAMPLES} is set but the bot has none of the intents "
+                f"{list(ROUTES)}; no route examples were added. Rename your intents to use them."
+            )
+            return np.zeros((0, x.shape[1]), np.float32), []
+        own = set(texts)
+        rows: List[RouteExample] = [r for r in load_routes("train", languages) if r.label in wanted and r.text not in own]
+        name = self.__class__.__name__
+        encoder = load_encoder(name, check_student_dir(name, self.config[CONFIG_MODEL]), self.config)
+        check = encoder.encode(texts[:8])
+        cosine = (check * x[:8]).sum(axis=1) / np.maximum(np.linalg.norm(x[:8], axis=1), 1e-12)
+        if x.shape[1] != encoder.dim or cosine.min() < SAME_STUDENT_MIN_COSINE:
+            raise InvalidConfigException(
+                f"{name}: {CONFIG_ADD_ROUTE_EXAMPLES} needs sentence features from the same student as its "
+                f"`{CONFIG_MODEL}` ({encoder.model_dir}, dim {encoder.dim}), but the features have dim {x.shape[1]} "
+                f"and cosine {cosine.min():.3f} to it. Set RouteClassifier `{CONFIG_MODEL}` to the StudentFeaturizer's "
+                f"`{CONFIG_MODEL}`, and `{FEATURIZERS}` to the StudentFeaturizer's alias if other dense featurizers run."
+            )
+        logger.info(f"Adding {len(rows)} route examples ({', '.join(languages)}) for intents {wanted}.")
+        features = encoder.encode([r.text for r in rows], batch_size=self.config[CONFIG_BATCH_SIZE])
+        return features, [r.label for r in rows]
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fits the logistic regression, then its temperature on out-of-fold logits."""
+        x, intents, texts = self._training_matrix(training_data)
+        if not intents:
+            logger.debug(f"Cannot train '{self.__class__.__name__}': no intent examples. Skipping training.")
+            return self._resource
+        extra_x, extra_intents = self._route_examples(intents, texts, x)
+        x, intents = np.vstack([x, extra_x]), intents + extra_intents
+        labels = sorted(set(intents))
+        y = np.array([labels.index(i) for i in intents])
+        cfg = self.config
+        model = fit_linear(x, y, labels, cfg[CONFIG_C], cfg[CONFIG_MAX_ITER], cfg[CONFIG_RANDOM_STATE])
+        temperature = 1.0
+        if cfg[CONFIG_CALIBRATE]:
+            held_out = out_of_fold_logits(
+                x, y, labels, cfg[CONFIG_FOLDS], cfg[CONFIG_C], cfg[CONFIG_MAX_ITER], cfg[CONFIG_RANDOM_STATE]
+            )
+            if held_out is None:
+                logger.info("Too few examples per intent to calibrate; confidences are uncalibrated.")
+            else:
+                temperature = fit_temperature(held_out, y)
+        self.model = model._replace(temperature=temperature)
+        logger.debug(f"Trained on {len(y)} examples, {len(labels)} intents, temperature {temperature:.3f}.")
+        self.persist()
+        return self._resource
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Sets `intent` and `intent_ranking` with calibrated confidences."""
+        featurized = [(m, f) for m in messages for f in [self._features(m)] if f is not None]
+        for message in messages:
+            # No features (empty text) or no model: no intent, as Rasa's own classifiers do.
+            message.set(INTENT, {"name": None, PREDICTED_CONFIDENCE_KEY: 0.0}, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, [], add_to_output=True)
+        if self.model is None or not featurized:
+            return messages
+        probs = self.model.predict_proba(np.vstack([f for _, f in featurized]))
+        limit = self.config[RANKING_LENGTH]
+        for (message, _), row in zip(featurized, probs):
+            order = np.argsort(-row, kind="stable")
+            ranking = [{"name": self.model.labels[i], PREDICTED_CONFIDENCE_KEY: float(row[i])} for i in order]
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking[:limit] if limit > 0 else ranking, add_to_output=True)
+        return messages
+
+    def persist(self) -> None:
+        """Writes weights (.npz) and labels/temperature (.json); no pickle."""
+        if self.model is None:
+            return
+        with self._model_storage.write_to(self._resource) as directory:
+            np.savez(Path(directory) / CLASSIFIER_WEIGHTS_FILE, weights=self.model.weights, bias=self.model.bias)
+            meta = {"labels": self.model.labels, "temperature": self.model.temperature, "dim": int(self.model.weights.shape[1])}
+            (Path(directory) / CLASSIFIER_META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), "utf-8")
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "RouteClassifier":
+        """Loads the trained weights (see parent class for full docstring)."""
+        try:
+            with model_storage.read_from(resource) as directory:
+                meta = json.loads((Path(directory) / CLASSIFIER_META_FILE).read_text("utf-8"))
+                with np.load(Path(directory) / CLASSIFIER_WEIGHTS_FILE, allow_pickle=False) as arrays:
+                    model = LinearModel(arrays["weights"], arrays["bias"], list(meta["labels"]), float(meta["temperature"]))
+        except (ValueError, FileNotFoundError):
+            logger.debug(f"Resource '{resource.name}' holds no trained {cls.__name__}; creating an untrained one.")
+            return cls.create(config, model_storage, resource, execution_context)
+        return cls(config, execution_context.node_name, model_storage, resource, model)

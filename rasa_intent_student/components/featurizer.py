@@ -1,0 +1,195 @@
+"""StudentFeaturizer: dense sentence and token features from the ONNX student, for any Rasa 3.6 pipeline."""
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text, Tuple, Type
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import DENSE_FEATURIZABLE_ATTRIBUTES, TOKENS_NAMES
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.shared.nlu.constants import ACTION_TEXT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from rasa_intent_student.components.student import (
+    check_student_dir,
+    copy_student,
+    load_encoder,
+    resolve_model_dir,
+    student_fingerprint,
+    validate_student_keys,
+)
+from rasa_intent_student.constants import (
+    CONFIG_BATCH_SIZE,
+    CONFIG_MAX_SEQ_LENGTH,
+    CONFIG_MODEL,
+    CONFIG_THREADS,
+    DEFAULT_BATCH_SIZE,
+)
+from rasa_intent_student.encoder import StudentEncoder, TokenEmbeddings, iter_batch
+
+logger = logging.getLogger(__name__)
+
+
+def align_to_tokens(embedded: TokenEmbeddings, tokens: List[Token]) -> np.ndarray:
+    """Average the student token vectors that overlap each Rasa token's characters.
+
+    A Rasa token that no student token overlaps (it lies past the truncation
+    point, or the student tokenizer dropped its characters) gets the sentence
+    vector rather than zeros, so that it still carries what the text is about.
+
+    Returns:
+        float32 array of shape (len(tokens), dim).
+    """
+    if not tokens:
+        return np.zeros((0, embedded.sentence.shape[0]), dtype=np.float32)
+    spans = np.array([(t.start, t.end) for t in tokens], dtype=np.int64)  # (n, 2)
+    if embedded.offsets:
+        offsets = np.array(embedded.offsets, dtype=np.int64)  # (m, 2)
+        # Half-open spans overlap when each starts before the other ends.
+        overlap = (offsets[None, :, 0] < spans[:, None, 1]) & (offsets[None, :, 1] > spans[:, None, 0])  # (n, m)
+    else:
+        overlap = np.zeros((len(tokens), 0), dtype=bool)
+    counts = overlap.sum(axis=1, keepdims=True)  # (n, 1)
+    summed = overlap.astype(np.float32) @ embedded.vectors  # (n, dim)
+    aligned = np.where(counts > 0, summed / np.maximum(counts, 1), embedded.sentence[None, :])
+    return aligned.astype(np.float32)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
+class StudentFeaturizer(DenseFeaturizer, GraphComponent):
+    """Featurizes text with a rasa-intent-student encoder (ONNX, CPU).
+
+    Adds a dense sentence feature of shape (1, dim) to every message with text
+    and, when a tokenizer runs earlier in the pipeline, dense sequence features
+    of shape (number of Rasa tokens, dim), so that DIETClassifier can use them
+    for intents and entities. Training copies the student files into the model
+    archive, which therefore loads on machines with a different default student.
+    """
+
+    @classmethod
+    def required_components(cls) -> List[Type]:
+        """Components that should be included in the pipeline before this component."""
+        return []  # a tokenizer is optional: without one only sentence features are added
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        """Any extra python dependencies required for this component to run."""
+        return ["onnxruntime", "tokenizers"]
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """The component's default config (see parent class for full docstring)."""
+        return {
+            **DenseFeaturizer.get_default_config(),
+            # Student directory (model.onnx, tokenizer.json, student.json); null: the embedded default.
+            CONFIG_MODEL: None,
+            # Messages per ONNX run while featurizing training data.
+            CONFIG_BATCH_SIZE: DEFAULT_BATCH_SIZE,
+            # Tokens per text, specials included; longer texts are truncated. null: the student's limit.
+            CONFIG_MAX_SEQ_LENGTH: None,
+            # onnxruntime intra-op threads; null: onnxruntime's default (all cores).
+            CONFIG_THREADS: None,
+        }
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        """Validates that the component is configured properly."""
+        validate_student_keys(cls.__name__, config)
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """A hash of the configured student's files, so that a new student retrains the model."""
+        return student_fingerprint(resolve_model_dir(config.get(CONFIG_MODEL)))
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        name: Text,
+        model_storage: ModelStorage,
+        resource: Resource,
+        model_dir: Path,
+    ) -> None:
+        """Loads the student in ``model_dir``."""
+        super().__init__(name, config)
+        self._model_storage = model_storage
+        self._resource = resource
+        self.encoder: StudentEncoder = load_encoder(self.__class__.__name__, model_dir, self._config)
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "StudentFeaturizer":
+        """Creates a featurizer from the configured student (see parent class for full docstring)."""
+        config = {**cls.get_default_config(), **config}
+        cls.validate_config(config)
+        model_dir = check_student_dir(cls.__name__, config[CONFIG_MODEL])
+        return cls(config, execution_context.node_name, model_storage, resource, model_dir)
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "StudentFeaturizer":
+        """Loads the student copied into the model at training time (see parent class for full docstring)."""
+        config = {**cls.get_default_config(), **config}
+        try:
+            with model_storage.read_from(resource) as directory:
+                # The encoder reads every file while loading: nothing refers to `directory` afterwards.
+                return cls(config, execution_context.node_name, model_storage, resource, Path(directory))
+        except ValueError:
+            logger.debug(f"Resource '{resource.name}' holds no student; using the configured one.")
+            return cls.create(config, model_storage, resource, execution_context)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Copies the student files into the model so that the archive is self-contained."""
+        del training_data  # the student is fixed; training only stores it
+        with self._model_storage.write_to(self._resource) as directory:
+            copy_student(self.encoder.model_dir, Path(directory))
+        return self._resource
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Featurizes every dense-featurizable attribute of the training data, in batches."""
+        for attribute in DENSE_FEATURIZABLE_ATTRIBUTES:
+            # Story, rule and action-name messages have no text; they get no features.
+            examples = [m for m in training_data.training_examples if m.get(attribute)]
+            self._featurize(examples, attribute)
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Featurizes the text (or action text) of incoming messages."""
+        for attribute in (TEXT, ACTION_TEXT):
+            self._featurize([m for m in messages if m.get(attribute)], attribute)
+        return messages
+
+    def _featurize(self, messages: List[Message], attribute: Text) -> None:
+        for batch in iter_batch(messages, self._config[CONFIG_BATCH_SIZE]):
+            for message, (sequence, sentence) in zip(batch, self._compute_features(batch, attribute)):
+                self.add_features_to_message(sequence, sentence, attribute, message)
+
+    def _compute_features(
+        self, messages: List[Message], attribute: Text
+    ) -> List[Tuple[Optional[np.ndarray], np.ndarray]]:
+        """(sequence (tokens, dim) or None, sentence (1, dim)) for each message."""
+        texts = [m.get(attribute) for m in messages]
+        token_lists = [m.get(TOKENS_NAMES[attribute]) for m in messages]
+        if not any(token_lists):
+            # No tokenizer ran: sentence features only.
+            return [(None, vector[None, :]) for vector in self.encoder.encode(texts, batch_size=len(texts))]
+        features = []
+        for embedded, tokens in zip(self.encoder.encode_tokens(texts, batch_size=len(texts)), token_lists):
+            sequence = align_to_tokens(embedded, tokens) if tokens else None
+            features.append((sequence, embedded.sentence[None, :].astype(np.float32)))
+        return features
