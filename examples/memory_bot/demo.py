@@ -135,12 +135,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> DemoArgs:
     return DemoArgs(a.rasa_port, a.action_port, a.demo_dir.resolve(), a.keep_memory, a.retrain)
 
 
-def stop_on_sigterm() -> None:
+def raise_interrupt(signum: int, frame: object) -> None:
     # SIGTERM (e.g. from CI) unwinds like Ctrl-C, so the servers are stopped in `finally`.
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
+    raise KeyboardInterrupt
 
 
 def run_demo(args: DemoArgs, out=sys.stdout) -> int:
@@ -191,7 +188,7 @@ def run_demo(args: DemoArgs, out=sys.stdout) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    stop_on_sigterm()
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         return run_demo(parse_args(argv))
     except ServerError as e:
@@ -200,6 +197,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted; both servers were stopped.", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
