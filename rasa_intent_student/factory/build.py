@@ -1,0 +1,236 @@
+"""The whole factory: teacher -> keep layers -> prune vocabulary -> ONNX -> INT8 -> verify -> describe."""
+import json
+import logging
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from rasa_intent_student.constants import (
+    ATTENTION_MASK,
+    DEFAULT_LAYERS_KEPT,
+    DEFAULT_MAX_SEQ_LENGTH,
+    DEFAULT_VOCAB_SIZE,
+    E5_OFFLINE_TEACHER,
+    INT8_COSINE_FLOOR,
+    LANGUAGES,
+    MODEL_FILE,
+    ROUTE_DATA_DIR,
+    SENTENCE_OUTPUT,
+    TOKENIZER_FILE,
+)
+
+logger = logging.getLogger(__name__)
+
+FP32_ONNX = "model-fp32.onnx"
+FP32_ST_DIR = "student-fp32"
+DEV_TEXTS_PER_LANGUAGE = 10
+
+
+@dataclass
+class BuildConfig:
+    """What ``rasa-intent-student build`` makes.
+
+    Attributes:
+        output: the student model directory to write (model.onnx, tokenizer.json, student.json, README.md).
+        teacher: ``e5-small-offline`` or a sentence-transformers directory / cached hub id.
+        layers: teacher layers to keep.
+        vocab_size: pieces to keep (None: keep the whole vocabulary).
+        languages: languages the vocabulary is pruned for.
+        work_dir: scratch space: teacher rebuild, FP32 ONNX, FP32 sentence-transformers student.
+        route_dir: route data (train split chooses pieces, dev split measures unk rate and fidelity).
+        max_seq_length: written to student.json.
+        prefix: override of the teacher's prompt prefix.
+        cosine_floor: minimum mean INT8-vs-FP32 cosine; the build fails below it.
+        command: the command line recorded in the model card.
+    """
+
+    output: Path
+    teacher: str = E5_OFFLINE_TEACHER
+    layers: Tuple[int, ...] = DEFAULT_LAYERS_KEPT
+    vocab_size: Optional[int] = DEFAULT_VOCAB_SIZE
+    languages: Tuple[str, ...] = LANGUAGES
+    work_dir: Path = Path("build") / "factory"
+    route_dir: Optional[Path] = ROUTE_DATA_DIR
+    max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH
+    prefix: Optional[str] = None
+    cosine_floor: float = INT8_COSINE_FLOOR
+    command: str = ""
+    extra_sentences: List[str] = field(default_factory=list)
+
+
+def verification_texts(config: BuildConfig) -> List[str]:
+    """Check sentences in 18 languages plus a few route dev texts per language."""
+    from rasa_intent_student.factory.sentences import check_sentences
+    from rasa_intent_student.factory.vocab import route_texts
+
+    texts = check_sentences() + list(config.extra_sentences)
+    for lang in config.languages:
+        texts += route_texts(config.route_dir, "dev", lang)[:DEV_TEXTS_PER_LANGUAGE]
+    return texts
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
+    return (a * b).sum(-1)
+
+
+def _params(model: Any) -> int:
+    # The pooler is never used by the student graph; do not count it.
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("pooler."))
+
+
+def save_st_student(model: Any, tokenizer: Dict[str, Any], directory: Path, prefix: str, max_seq_length: int) -> Path:
+    """Write the FP32 student as a sentence-transformers directory (``SentenceTransformer(path)`` loads it)."""
+    from rasa_intent_student.factory.stdir import write_hf_tokenizer_config, write_st_metadata
+
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    model.save_pretrained(str(directory))
+    (directory / TOKENIZER_FILE).write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
+    write_hf_tokenizer_config(directory, model_max_length=max_seq_length)
+    write_st_metadata(directory, dim=model.config.hidden_size, prefix=prefix, max_seq_length=max_seq_length)
+    return directory
+
+
+def build_student(config: BuildConfig) -> Dict[str, Any]:
+    """Run the pipeline and write the student directory. Returns the metrics written to student.json."""
+    from rasa_intent_student.factory.card import make_manifest, write_card
+    from rasa_intent_student.factory.export import check_parity, export_onnx, make_feeds, onnx_forward, torch_forward
+    from rasa_intent_student.factory.prune import keep_layers, prune_vocab
+    from rasa_intent_student.factory.quantize import mean_cosine, quantize_int8
+    from rasa_intent_student.factory.teacher import load_teacher
+    from rasa_intent_student.factory.vocab import choose_pieces, unk_rates
+
+    start = time.time()
+    output, work = Path(config.output), Path(config.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    teacher = load_teacher(config.teacher, work, prefix=config.prefix)
+    model, pooling, prefix = teacher.model, teacher.pooling, teacher.prefix
+    texts = verification_texts(config)
+    teacher_feeds = make_feeds(teacher.tokenizer_path, texts, prefix, config.max_seq_length)
+    teacher_sentence = torch_forward(model, pooling, teacher_feeds)[SENTENCE_OUTPUT]
+    teacher_layers, teacher_params = model.config.num_hidden_layers, _params(model)
+    teacher_vocab, dim = model.get_input_embeddings().weight.shape
+
+    keep_layers(model, list(config.layers))
+    tokenizer_json = json.loads(teacher.tokenizer_path.read_text(encoding="utf-8"))
+    n_pieces = len(tokenizer_json["model"]["vocab"])
+    vocab_report: Dict[str, Any] = {}
+    if config.vocab_size and config.vocab_size < n_pieces:
+        keep, vocab_report = choose_pieces(
+            teacher.tokenizer_path, config.vocab_size, config.languages, config.route_dir, prefix
+        )
+    else:  # keep every piece; rows past the tokenizer's pieces are never looked up
+        keep = list(range(n_pieces))
+    tokenizer_json = prune_vocab(model, tokenizer_json, keep)
+    st_dir = save_st_student(model, tokenizer_json, work / FP32_ST_DIR, prefix, config.max_seq_length)
+    student_tokenizer = st_dir / TOKENIZER_FILE
+
+    fp32_path = export_onnx(model, work / FP32_ONNX, pooling)
+    feeds = make_feeds(student_tokenizer, texts, prefix, config.max_seq_length)
+    max_diff = check_parity(model, fp32_path, feeds, pooling)
+
+    staging = work / "staging"
+    if staging.exists():
+        shutil.rmtree(staging)
+    int8_path = quantize_int8(fp32_path, staging / MODEL_FILE)
+    fp32_out, int8_out = onnx_forward(fp32_path, feeds), onnx_forward(int8_path, feeds)
+    int8_fid = mean_cosine(fp32_out, int8_out, feeds[ATTENTION_MASK])
+    if int8_fid["sentence_cosine_mean"] < config.cosine_floor:
+        raise ValueError(
+            f"INT8 student keeps only {int8_fid['sentence_cosine_mean']:.4f} mean cosine to FP32 "
+            f"(floor {config.cosine_floor}); check the quantization settings or lower --cosine-floor."
+        )
+    vs_teacher = _cos(int8_out[SENTENCE_OUTPUT], teacher_sentence)
+
+    shutil.copyfile(student_tokenizer, staging / TOKENIZER_FILE)
+    dropped = int(teacher_vocab) - len(keep)
+    fp32_size, int8_size = fp32_path.stat().st_size, int8_path.stat().st_size
+    metrics: Dict[str, Any] = {
+        "teacher_layers": int(teacher_layers),
+        "teacher_parameters": int(teacher_params),
+        "teacher_vocab_size": int(teacher_vocab),
+        "parameters": int(_params(model)),
+        "sizes": {
+            "fp32": fp32_size,
+            "int8": int8_size,
+            "fp32_full_vocab": fp32_size + dropped * int(dim) * 4,
+            "int8_full_vocab": int8_size + dropped * int(dim),
+        },
+        "fidelity": {
+            "sentences": len(texts),
+            "onnx_fp32_max_abs_diff": max_diff,
+            "int8_vs_fp32_cosine_mean": round(int8_fid["sentence_cosine_mean"], 5),
+            "int8_vs_fp32_cosine_min": round(int8_fid["sentence_cosine_min"], 5),
+            "int8_vs_fp32_token_cosine_mean": round(int8_fid["token_cosine_mean"], 5),
+            "student_vs_teacher_cosine_mean": round(float(vs_teacher.mean()), 5),
+            "student_vs_teacher_cosine_min": round(float(vs_teacher.min()), 5),
+        },
+        "unk_rate": unk_rates(student_tokenizer, teacher.tokenizer_path, config.languages, config.route_dir)
+        if vocab_report
+        else {},
+        "vocab_choice": vocab_report,
+        "machine": f"{platform.machine()} CPU, {_cores()} cores, no GPU",
+    }
+    metrics["build_seconds"] = round(time.time() - start, 1)
+    manifest = make_manifest(
+        dim=int(dim),
+        teacher=teacher.source,
+        layers_kept=config.layers,
+        vocab_size=len(keep),
+        languages=config.languages if vocab_report else (),
+        pooling=pooling,
+        prefix=prefix,
+        max_seq_length=config.max_seq_length,
+        metrics=metrics,
+    )
+    manifest.save(staging)
+    write_card(staging, manifest, config.command or _default_command(config))
+    _replace_dir(staging, output)
+    logger.info("Student written to %s (%.1f MB) in %.0f s", output, int8_size / 1e6, metrics["build_seconds"])
+    return metrics
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _default_command(config: BuildConfig) -> str:
+    layers = " ".join(str(i) for i in config.layers)
+    return (
+        f"rasa-intent-student build --teacher {config.teacher} --output {config.output} "
+        f"--layers {layers} --vocab-size {config.vocab_size or 0}"
+    )
+
+
+def _replace_dir(staging: Path, output: Path) -> None:
+    """Swap the new student in; files of the old directory that the build does not write are kept."""
+    output.mkdir(parents=True, exist_ok=True)
+    for item in staging.iterdir():
+        shutil.move(str(item), str(output / item.name))
+    staging.rmdir()
+
+
+def build_summary(metrics: Dict[str, Any]) -> Sequence[Tuple[str, str]]:
+    """(label, value) rows for the CLI table."""
+    s, f = metrics["sizes"], metrics["fidelity"]
+    unk = [v["unk_rate"] for v in metrics.get("unk_rate", {}).values() if v.get("unk_rate") is not None]
+    return [
+        ("parameters", f"{metrics['parameters']:,} (teacher {metrics['teacher_parameters']:,})"),
+        ("FP32 ONNX", f"{s['fp32'] / 2**20:.1f} MiB"),
+        ("INT8 ONNX", f"{s['int8'] / 2**20:.2f} MiB"),
+        ("ONNX vs torch max |diff|", f"{f['onnx_fp32_max_abs_diff']:.1e}"),
+        ("INT8 vs FP32 cosine (mean/min)", f"{f['int8_vs_fp32_cosine_mean']:.4f} / {f['int8_vs_fp32_cosine_min']:.4f}"),
+        ("student vs teacher cosine", f"{f['student_vs_teacher_cosine_mean']:.4f}"),
+        ("max unk rate (languages)", f"{max(unk):.3%}" if unk else "n/a"),
+        ("build time", f"{metrics['build_seconds']:.0f} s"),
+    ]
