@@ -213,13 +213,16 @@ class RouteClassifier(IntentClassifier, GraphComponent):
         rows: List[RouteExample] = [r for r in load_routes("train", languages) if r.label in wanted and r.text not in own]
         name = self.__class__.__name__
         encoder = load_encoder(name, check_student_dir(name, self.config[CONFIG_MODEL]), self.config)
-        check = encoder.encode(texts[:8])
-        cosine = (check * x[:8]).sum(axis=1) / np.maximum(np.linalg.norm(x[:8], axis=1), 1e-12)
-        if x.shape[1] != encoder.dim or cosine.min() < SAME_STUDENT_MIN_COSINE:
+        cosine = -1.0
+        if x.shape[1] == encoder.dim:
+            check = encoder.encode(texts[:8])
+            norms = np.maximum(np.linalg.norm(x[:8], axis=1) * np.linalg.norm(check, axis=1), 1e-12)
+            cosine = float(((check * x[:8]).sum(axis=1) / norms).min())
+        if cosine < SAME_STUDENT_MIN_COSINE:
             raise InvalidConfigException(
                 f"{name}: {CONFIG_ADD_ROUTE_EXAMPLES} needs sentence features from the same student as its "
                 f"`{CONFIG_MODEL}` ({encoder.model_dir}, dim {encoder.dim}), but the features have dim {x.shape[1]} "
-                f"and cosine {cosine.min():.3f} to it. Set RouteClassifier `{CONFIG_MODEL}` to the StudentFeaturizer's "
+                f"and cosine {cosine:.3f} to it. Set RouteClassifier `{CONFIG_MODEL}` to the StudentFeaturizer's "
                 f"`{CONFIG_MODEL}`, and `{FEATURIZERS}` to the StudentFeaturizer's alias if other dense featurizers run."
             )
         logger.info(f"Adding {len(rows)} route examples ({', '.join(languages)}) for intents {wanted}.")
