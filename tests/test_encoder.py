@@ -23,13 +23,22 @@ def test_encode_shape_dtype_and_unit_norm(encoder):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
-def test_batching_and_order_do_not_change_vectors(encoder):
+# Dynamic INT8 quantizes activations with one scale per tensor, so a text's vector
+# depends very slightly on its batch mates; 0.999 is far above any routing effect
+# (measured: >= 0.9998 on SENTENCES with the shipped student).
+BATCH_COSINE_FLOOR = 0.999
+
+
+def test_batching_and_order_barely_change_vectors(encoder):
     together = encoder.encode(SENTENCES, batch_size=32)
     one_by_one = np.vstack([encoder.encode([s]) for s in SENTENCES])
-    # Padding within a batch must not leak into the result.
-    np.testing.assert_allclose(together, one_by_one, atol=1e-4)
+    assert (together * one_by_one).sum(axis=1).min() >= BATCH_COSINE_FLOOR
     reversed_ = encoder.encode(SENTENCES[::-1], batch_size=3)[::-1]
-    np.testing.assert_allclose(together, reversed_, atol=1e-4)
+    assert (together * reversed_).sum(axis=1).min() >= BATCH_COSINE_FLOOR
+
+
+def test_same_input_gives_identical_output(encoder):
+    np.testing.assert_array_equal(encoder.encode(SENTENCES), encoder.encode(SENTENCES))
 
 
 def test_single_string_is_one_row(encoder):
