@@ -201,3 +201,217 @@ def teacher_embeddings(
     np.save(cache_file, out)
     logger.info("Teacher embedded %d texts in %.0f s -> %s", len(ids), time.time() - start, cache_file)
     return out
+
+
+# --- student, data order, evaluation -----------------------------------------------------------
+
+
+def make_student(teacher_model: Any, layers: Sequence[int]) -> Any:
+    """A copy of the teacher with only ``layers``; word embeddings frozen, the rest trainable."""
+    import copy
+
+    from rasa_intent_student.factory.prune import keep_layers
+
+    student = keep_layers(copy.deepcopy(teacher_model), list(layers))
+    # The 250k x 384 word embeddings are most of the weights, and vocabulary pruning follows:
+    # freezing them keeps the optimizer small and the pruned rows exactly the teacher's.
+    student.get_input_embeddings().weight.requires_grad_(False)
+    for name, p in student.named_parameters():
+        if name.startswith("pooler."):
+            p.requires_grad_(False)
+    # Eval mode throughout: no dropout for a regression onto fixed targets.
+    return student.eval()
+
+
+def trainable_state(model: Any) -> Dict[str, "torch.Tensor"]:
+    """The parameters that training changes (what a checkpoint needs besides the teacher)."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def split_indices(n: int, eval_fraction: float, seed: int) -> Tuple[List[int], List[int]]:
+    """(train, held-out) indices of a corpus of ``n`` texts."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    n_eval = max(1, int(round(n * eval_fraction)))
+    return sorted(order[n_eval:]), sorted(order[:n_eval])
+
+
+def epoch_batches(train: Sequence[int], lengths: Sequence[int], batch_size: int, seed: int, epoch: int) -> List[List[int]]:
+    """One epoch of batches: shuffled, grouped by similar length (less padding), batch order shuffled."""
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(train)
+    rng.shuffle(order)
+    group = batch_size * 50
+    batches = []
+    for start in range(0, len(order), group):
+        chunk = sorted(order[start : start + group], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return [b for b in batches if len(b) == batch_size]  # equal batches: comparable pairwise losses
+
+
+def lr_at(step: int, config: DistillConfig) -> float:
+    """Linear warmup, then cosine decay to 10% (nanoGPT's schedule)."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps))
+    return config.lr * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def evaluate(student: Any, ids: Sequence[List[int]], targets: np.ndarray, langs: Sequence[str], pad_id: int, pooling: str) -> Dict[str, float]:
+    """Teacher fidelity on held-out texts: mse (2 - 2 cos), cosine, pairwise loss, cosine per language."""
+    import torch
+
+    student_emb = embed(student, ids, pad_id, pooling)
+    s = student_emb / np.linalg.norm(student_emb, axis=1, keepdims=True)
+    t = targets / np.linalg.norm(targets, axis=1, keepdims=True)
+    cos = (s * t).sum(1)
+    out = {
+        "mse": float(((s - t) ** 2).sum(1).mean()),
+        "cosine": float(cos.mean()),
+        "pair": float(pairwise_cosine_loss(torch.from_numpy(student_emb), torch.from_numpy(targets))),
+    }
+    for lang in sorted(set(langs)):
+        out[f"cosine_{lang}"] = float(cos[[i for i, l in enumerate(langs) if l == lang]].mean())
+    return out
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def distill(
+    config: DistillConfig,
+    resume: bool = False,
+    stop_at_step: Optional[int] = None,
+    log: Optional[Callable[[str], None]] = None,
+) -> Dict[str, Any]:
+    """Train the pruned student towards the teacher; write corpus, cache, checkpoint and student dir.
+
+    Args:
+        config: the run (ignored except ``output`` when resuming: the checkpoint's config wins).
+        resume: continue from ``{output}/ckpt.pt`` at its step, with its weights and optimizer.
+        stop_at_step: checkpoint and stop there (the schedule still runs to ``max_steps``).
+        log: called with one line per evaluation (the CLI prints; the library logs).
+
+    Returns:
+        {"config", "step", "eval_start", "eval", "history", "student_dir", "seconds", "steps_per_s"}.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from rasa_intent_student.factory.teacher import load_teacher
+
+    log = log or logger.info
+    out = Path(config.output)
+    ckpt_path = out / CHECKPOINT_FILE
+    checkpoint = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint {ckpt_path}. Run without --resume to start, or pass its --output.")
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        config = DistillConfig.from_dict({**checkpoint["config"], "output": str(out)})
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+
+    corpus = build_corpus(config.corpus)
+    save_corpus(corpus, out / CORPUS_FILE)
+    manifest = corpus_manifest(corpus, config.corpus)
+    (out / CORPUS_MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    texts, langs = [row.text for row in corpus], [row.lang for row in corpus]
+
+    teacher = load_teacher(config.teacher, out)
+    ids = tokenize(teacher.tokenizer_path, texts, teacher.prefix, config.max_seq_length)
+    pad_id = int(teacher.model.config.pad_token_id or 0)  # any id: padded positions are masked
+    cache = teacher_cache_path(out / CACHE_DIR, teacher.source, teacher.prefix, teacher.pooling, config.max_seq_length, manifest["sha256"])
+    targets = teacher_embeddings(teacher.model, ids, pad_id, teacher.pooling, cache)
+
+    student = make_student(teacher.model, config.layers)
+    del teacher.model  # the 12-layer teacher is no longer needed
+    params = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    train_idx, eval_idx = split_indices(len(texts), config.eval_fraction, config.seed)
+    eval_args = ([ids[i] for i in eval_idx], targets[eval_idx], [langs[i] for i in eval_idx], pad_id, teacher.pooling)
+    step, history, eval_start = 0, [], None
+    if checkpoint is not None:
+        student.load_state_dict(checkpoint["model"], strict=False)
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        step, history, eval_start = checkpoint["step"], checkpoint["history"], checkpoint["eval_start"]
+        log(f"resumed at step {step}")
+    if eval_start is None:
+        eval_start = evaluate(student, *eval_args)
+        log(f"step 0: held-out mse {eval_start['mse']:.4f} cosine {eval_start['cosine']:.4f} pair {eval_start['pair']:.5f}")
+
+    def save_checkpoint() -> None:
+        state = {"config": asdict(config), "step": step, "model": trainable_state(student),
+                 "optimizer": optimizer.state_dict(), "history": history, "eval_start": eval_start}
+        torch.save(state, ckpt_path.with_suffix(".tmp"))
+        ckpt_path.with_suffix(".tmp").replace(ckpt_path)  # never leave a half-written checkpoint
+
+    lengths = [len(row) for row in ids]
+    per_epoch = epoch_batches(train_idx, lengths, config.batch_size, config.seed, 0)
+    if not per_epoch:
+        raise ValueError(f"batch_size={config.batch_size} is larger than the {len(train_idx)} training texts; lower it.")
+    steps_per_epoch = len(per_epoch)
+    start, start_step, epoch, batches = time.time(), step, 0, per_epoch
+    bar = tqdm(total=config.max_steps, initial=step, desc="distill", unit="step")
+    while step < config.max_steps:
+        if step // steps_per_epoch != epoch:
+            epoch = step // steps_per_epoch
+            batches = epoch_batches(train_idx, lengths, config.batch_size, config.seed, epoch)
+        batch = batches[step % steps_per_epoch]
+        input_ids, mask = collate([ids[i] for i in batch], pad_id)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config)
+        emb = pool(student(input_ids=input_ids, attention_mask=mask).last_hidden_state, mask, teacher.pooling)
+        losses = distill_loss(emb, torch.from_numpy(targets[batch]), config)
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses['loss'].item():.4f}", mse=f"{losses['mse'].item():.4f}")
+        out_of_time = config.max_minutes > 0 and time.time() - start > config.max_minutes * 60
+        out_of_time = out_of_time or step == stop_at_step
+        if step % config.eval_interval == 0 or step == config.max_steps or out_of_time:
+            metrics = evaluate(student, *eval_args)
+            history.append({"step": step, "train_loss": round(losses["loss"].item(), 6), "lr": lr_at(step - 1, config),
+                            "seconds": round(time.time() - start, 1), **{k: round(v, 6) for k, v in metrics.items()}})
+            log(f"step {step}: held-out mse {metrics['mse']:.4f} cosine {metrics['cosine']:.4f} pair {metrics['pair']:.5f}")
+            save_checkpoint()
+        if out_of_time:
+            log(f"stopped at step {step} of {config.max_steps}; --resume continues from here.")
+            break
+    bar.close()
+    seconds = time.time() - start
+    student_dir = save_student(student, teacher, out / STUDENT_DIR, config)
+    (out / HISTORY_FILE).write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+    return {
+        "config": asdict(config),
+        "step": step,
+        "eval_start": eval_start,
+        "eval": history[-1] if history else eval_start,
+        "history": history,
+        "student_dir": str(student_dir),
+        "seconds": round(seconds, 1),
+        "steps_per_s": round((step - start_step) / max(seconds, 1e-9), 3),
+        "corpus": manifest,
+    }
+
+
+def save_student(student: Any, teacher: Any, directory: Path, config: DistillConfig) -> Path:
+    """The distilled FP32 student as a sentence-transformers directory (a ``build --teacher`` source)."""
+    import shutil
+
+    from rasa_intent_student.factory.stdir import write_hf_tokenizer_config, write_st_metadata
+
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    student.save_pretrained(str(directory))
+    shutil.copyfile(teacher.tokenizer_path, directory / "tokenizer.json")
+    write_hf_tokenizer_config(directory)
+    write_st_metadata(directory, dim=student.config.hidden_size, prefix=teacher.prefix)
+    (directory / "distill.json").write_text(json.dumps({"distilled_from": teacher.source, "layers": list(config.layers)}, indent=2) + "\n", encoding="utf-8")
+    return directory

@@ -1,0 +1,73 @@
+"""``rasa-intent-student distill``: train the pruned student towards the teacher's embeddings."""
+import argparse
+from pathlib import Path
+
+from rasa_intent_student.constants import DEFAULT_LAYERS_KEPT, DISTILL_MAX_SEQ_LENGTH, DISTILL_OUTPUT_DIR, E5_OFFLINE_TEACHER, LANGUAGES
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "distill",
+        help="distill the pruned 2-layer student from the teacher on a multilingual corpus (needs the [factory] extra)",
+        description="Build the offline corpus, cache the teacher's embeddings, train the kept layers with "
+        "embedding MSE + in-batch pairwise-cosine loss on the CPU, checkpoint, and write the distilled "
+        "student as a sentence-transformers directory (then: rasa-intent-student build --teacher OUTPUT/student-st --layers 0 1).",
+    )
+    p.add_argument("--output", type=Path, default=DISTILL_OUTPUT_DIR, help="run directory (corpus, cache, ckpt.pt, student-st/)")
+    p.add_argument("--teacher", default=E5_OFFLINE_TEACHER, help=f"'{E5_OFFLINE_TEACHER}' or a local sentence-transformers directory")
+    p.add_argument("--layers", type=int, nargs="+", default=list(DEFAULT_LAYERS_KEPT), help="teacher layers the student keeps")
+    p.add_argument("--max-steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--pair-weight", type=float, default=1.0, help="weight of the pairwise-cosine loss (MSE weight is 1)")
+    p.add_argument("--matryoshka", type=int, nargs="*", default=[], help="embedding prefixes to average the loss over, e.g. 384 256 128")
+    p.add_argument("--max-seq-length", type=int, default=DISTILL_MAX_SEQ_LENGTH)
+    p.add_argument("--eval-interval", type=int, default=250)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop and checkpoint after this wall time (0: no limit)")
+    p.add_argument("--texts-per-language", type=int, default=1200)
+    p.add_argument("--languages", nargs="+", default=list(LANGUAGES))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from OUTPUT/ckpt.pt with its stored config")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rasa_intent_student.factory.corpus import CorpusConfig
+    from rasa_intent_student.factory.distill import DistillConfig, distill
+
+    unknown = sorted(set(args.languages) - set(LANGUAGES))
+    if unknown:
+        raise ValueError(f"Unknown languages {unknown}. Valid codes: {list(LANGUAGES)}.")
+    config = DistillConfig(
+        output=str(args.output),
+        teacher=args.teacher,
+        layers=tuple(args.layers),
+        max_seq_length=args.max_seq_length,
+        batch_size=args.batch_size,
+        max_steps=args.max_steps,
+        lr=args.lr,
+        pair_weight=args.pair_weight,
+        matryoshka_dims=tuple(args.matryoshka),
+        eval_interval=args.eval_interval,
+        threads=args.threads,
+        max_minutes=args.max_minutes,
+        seed=args.seed,
+        corpus=CorpusConfig(languages=tuple(args.languages), texts_per_language=args.texts_per_language, seed=args.seed),
+    )
+    result = distill(config, resume=args.resume, log=print)
+    start, end = result["eval_start"], result["eval"]
+    corpus = result["corpus"]
+    rows = [
+        ("corpus", f"{corpus['texts']} texts {corpus['by_source']}"),
+        ("steps", f"{result['step']} ({result['steps_per_s']:.2f} steps/s, {result['seconds']:.0f} s)"),
+        ("held-out cosine to teacher", f"{start['cosine']:.4f} -> {end['cosine']:.4f}"),
+        ("held-out mse (2 - 2 cos)", f"{start['mse']:.4f} -> {end['mse']:.4f}"),
+        ("held-out pairwise loss", f"{start['pair']:.5f} -> {end['pair']:.5f}"),
+        ("distilled student", result["student_dir"]),
+        ("next", f"rasa-intent-student build --teacher {result['student_dir']} --layers 0 1 --output DIR"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    return 0

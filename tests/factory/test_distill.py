@@ -1,0 +1,113 @@
+"""Distillation: losses by hand, loss goes down, resume is exact, the teacher cache is reused."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from rasa_intent_student.factory.corpus import CorpusConfig  # noqa: E402
+from rasa_intent_student.factory.distill import (  # noqa: E402
+    CHECKPOINT_FILE,
+    CORPUS_MANIFEST_FILE,
+    STUDENT_DIR,
+    DistillConfig,
+    distill,
+    embedding_mse,
+    pairwise_cosine_loss,
+    teacher_cache_path,
+    teacher_embeddings,
+    tokenize,
+)
+from rasa_intent_student.factory.teacher import load_teacher  # noqa: E402
+
+pytestmark = pytest.mark.factory
+
+
+def tiny_config(teacher: Path, route_dir: Path, output: Path, **overrides) -> DistillConfig:
+    corpus = CorpusConfig(languages=("en", "de", "th"), texts_per_language=40, top_words=300, route_data_dir=str(route_dir))
+    values = dict(
+        output=str(output), teacher=str(teacher), layers=(0, 3), batch_size=8, max_steps=6, lr=1e-3,
+        warmup_steps=2, eval_interval=3, eval_fraction=0.2, max_seq_length=32, threads=1, corpus=corpus,
+    )
+    return DistillConfig(**{**values, **overrides})
+
+
+def test_pairwise_cosine_loss_by_hand():
+    s = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    # Same directions, other lengths: cosines are equal, so the loss is zero.
+    assert pairwise_cosine_loss(s, 3 * s).item() == pytest.approx(0.0, abs=1e-7)
+    # Student sims [[1, 0], [0, 1]], teacher sims [[1, 1], [1, 1]]: (0 + 1 + 1 + 0) / 4.
+    t = torch.tensor([[1.0, 0.0], [2.0, 0.0]])
+    assert pairwise_cosine_loss(s, t).item() == pytest.approx(0.5)
+    # Teacher at 60 degrees apart: cos = 0.5, off-diagonal error 0.5^2, mean 2 * 0.25 / 4.
+    t = torch.tensor([[1.0, 0.0], [0.5, 3 ** 0.5 / 2]])
+    assert pairwise_cosine_loss(s, t).item() == pytest.approx(0.125)
+
+
+def test_embedding_mse_by_hand():
+    s = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    assert embedding_mse(s, s * 5).item() == pytest.approx(0.0, abs=1e-7)
+    # Orthogonal unit vectors are sqrt(2) apart: 2 - 2 cos = 2; the second pair matches.
+    t = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
+    assert embedding_mse(s, t).item() == pytest.approx(1.0)
+
+
+def test_loss_goes_down(tiny_teachers, route_dir, tmp_path):
+    config = tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "run", max_steps=40, eval_interval=20)
+    result = distill(config)
+    start, end = result["eval_start"], result["eval"]
+    assert end["mse"] < 0.7 * start["mse"]
+    assert end["cosine"] > start["cosine"]
+    assert [h["step"] for h in result["history"]] == [20, 40]
+    student = Path(result["student_dir"])
+    assert (student / "modules.json").is_file() and (student / "tokenizer.json").is_file()
+    manifest = (tmp_path / "run" / CORPUS_MANIFEST_FILE).read_text(encoding="utf-8")
+    assert '"route-train"' in manifest
+
+
+def test_resume_continues_at_the_right_step_with_the_same_weights(tiny_teachers, route_dir, tmp_path):
+    whole = distill(tiny_config(tiny_teachers["xlmr"], route_dir, tmp_path / "whole"))
+    part = tiny_config(tiny_teachers["xlmr"], route_dir, tmp_path / "part")
+    first = distill(part, stop_at_step=3)
+    assert first["step"] == 3
+    assert torch.load(tmp_path / "part" / CHECKPOINT_FILE, weights_only=False)["step"] == 3
+    # A wrong config is ignored on resume: the checkpoint's own config wins.
+    resumed = distill(tiny_config(tiny_teachers["xlmr"], route_dir, tmp_path / "part", lr=1.0), resume=True)
+    assert resumed["step"] == 6 and resumed["config"]["lr"] == part.lr
+    a = torch.load(tmp_path / "whole" / CHECKPOINT_FILE, weights_only=False)["model"]
+    b = torch.load(tmp_path / "part" / CHECKPOINT_FILE, weights_only=False)["model"]
+    assert sorted(a) == sorted(b) and any("layer.1." in name for name in a)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6)
+    assert resumed["eval"]["mse"] == pytest.approx(whole["eval"]["mse"], abs=1e-6)
+
+
+def test_resume_without_checkpoint_says_how_to_fix(tiny_teachers, route_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match="without --resume"):
+        distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "none"), resume=True)
+
+
+def test_teacher_cache_is_reused(tiny_teachers, tmp_path):
+    teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
+    texts = ["book a table for two", "what did I order last week?", "hi!"]
+    ids = tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32)
+    path = teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h1")
+    first = teacher_embeddings(teacher.model, ids, 1, teacher.pooling, path)
+    assert path.is_file() and first.shape == (3, 32)
+    # No teacher at all the second time: the embeddings can only come from the cache.
+    second = teacher_embeddings(None, ids, 1, teacher.pooling, path)
+    np.testing.assert_array_equal(first, second)
+    # Another corpus, prefix or length is another cache file.
+    assert teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h2") != path
+    assert teacher_cache_path(tmp_path / "cache", teacher.source, "", teacher.pooling, 32, "h1") != path
+    assert teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 64, "h1") != path
+
+
+def test_config_round_trips_through_a_checkpoint_dict():
+    config = DistillConfig(layers=(0, 11), matryoshka_dims=(384, 128), corpus=CorpusConfig(languages=("en", "ko")))
+    from dataclasses import asdict
+
+    assert DistillConfig.from_dict(asdict(config)) == config
+    with pytest.raises(ValueError, match="Unknown DistillConfig keys"):
+        DistillConfig.from_dict({"learning_rate": 1.0})
