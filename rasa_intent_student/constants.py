@@ -73,3 +73,8 @@ ARTIFACTS_DIR = PACKAGE_DIR.parent / "artifacts"
 # Distillation (rasa-intent-student distill).
 DISTILL_OUTPUT_DIR = ARTIFACTS_DIR / "distill"
 DISTILL_MAX_SEQ_LENGTH = 64  # corpus texts are short; attention cost grows with the square of this
+
+# FP32 reference encoders for `bench` (python -m rasa_intent_student.factory.reference).
+REFERENCE_TEACHER_DIR = ARTIFACTS_DIR / "teacher-fp32"
+REFERENCE_STUDENT_FP32_DIR = ARTIFACTS_DIR / "student-fp32"
+BENCH_CACHE_DIR = ARTIFACTS_DIR / "cache"

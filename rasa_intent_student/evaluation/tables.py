@@ -34,3 +34,58 @@ def format_intent_report(report: IntentReport) -> str:
                      [[label, *row] for label, row in zip(report.labels, report.confusion)]),
     ]
     return "\n\n".join(parts)
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "n/a"
+
+
+def format_speed(rows: List[dict]) -> str:
+    """Encoder speed table; ratios are relative to the first model."""
+    base = rows[0]
+    return format_table(
+        ["model", "layers", "quant", "model MB", "p50 ms", "p90 ms", "p99 ms", f"p50 / {base['name']}",
+         "sent/s (batch)", "peak RSS MiB"],
+        [[r["name"], r["layers"], r["quantization"], f"{r['model_mb']:.1f}", f"{r['latency_ms']['p50']:.2f}",
+          f"{r['latency_ms']['p90']:.2f}", f"{r['latency_ms']['p99']:.2f}",
+          _ratio(r["latency_ms"]["p50"], base["latency_ms"]["p50"]), f"{r['throughput']:.0f}", f"{r['peak_rss_mb']:.0f}"]
+         for r in rows],
+    )
+
+
+def format_rasa(rows: List[dict]) -> str:
+    """Rasa train + parse table and the DIET / student ratios."""
+    table = format_table(
+        ["pipeline", "train rows", "train s", "parse p50 ms", "parse p90 ms", "parse p99 ms", "accuracy", "macro-F1",
+         "model MB", "peak RSS MiB"],
+        [[r["pipeline"], r["train_n"], f"{r['train_s']:.1f}", f"{r['parse_ms']['p50']:.2f}", f"{r['parse_ms']['p90']:.2f}",
+          f"{r['parse_ms']['p99']:.2f}", r["accuracy"], r["macro_f1"], f"{r['model_mb']:.1f}", f"{r['peak_rss_mb']:.0f}"]
+         for r in rows],
+    )
+    by_name = {r["pipeline"]: r for r in rows}
+    if {"student", "diet"} <= set(by_name):
+        s, d = by_name["student"], by_name["diet"]
+        table += (
+            f"\n\ndiet / student: training time {_ratio(d['train_s'], s['train_s'])}, "
+            f"parse p50 {_ratio(d['parse_ms']['p50'], s['parse_ms']['p50'])}, "
+            f"parse p99 {_ratio(d['parse_ms']['p99'], s['parse_ms']['p99'])}"
+        )
+    return table
+
+
+def format_quality(quality: dict) -> str:
+    """Few-shot accuracy per language (rows) and model (columns), mean ± std over seeds."""
+    models = quality["models"]
+    langs = list(models[0]["per_language"]) if models else []
+    rows = []
+    for lang in langs:
+        first = models[0]["per_language"][lang]
+        rows.append([lang, first["intents"], first["n"],
+                     *(f"{m['per_language'][lang]['accuracy']:.3f} ± {m['per_language'][lang]['std']:.3f}" for m in models)])
+    rows.append(["mean", "", "", *(f"{m['mean_accuracy']:.3f}" for m in models)])
+    return format_table(["language", "intents", "sentences", *(m["name"] for m in models)], rows)
+
+
+def format_fidelity(fidelity: dict) -> str:
+    return format_table(["model", "cosine to teacher", "min cosine", "MSE"],
+                        [[name, s["cosine"], s["min_cosine"], f"{s['mse']:.2e}"] for name, s in fidelity.items()])

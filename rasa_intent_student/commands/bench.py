@@ -1,0 +1,94 @@
+"""``rasa-intent-student bench``: speed, memory and size of the encoders, Rasa parse time, and encoder quality."""
+import argparse
+import json
+from pathlib import Path
+from typing import Dict, List, Optional
+
+
+def parse_models(values: Optional[List[str]]) -> Optional[Dict[str, Path]]:
+    """``NAME=DIR`` or ``DIR`` (named after the directory) -> {name: path}."""
+    if not values:
+        return None
+    models: Dict[str, Path] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            name, path = Path(value).name, value
+        if not name or not path:
+            raise ValueError(f"--models entry {value!r} is invalid; use NAME=DIR or DIR.")
+        models[name] = Path(path)
+    return models
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="latency, throughput, size and memory of the encoders; Rasa parse/train time; few-shot quality",
+        description="Benchmark student INT8, student FP32 and the teacher on this machine. Ratios travel between "
+        "machines better than absolute times.",
+    )
+    parser.add_argument("--models", nargs="+", metavar="NAME=DIR", help="StudentEncoder directories "
+                        "(default: student-int8, student-fp32, teacher-fp32; the last two from artifacts/)")
+    parser.add_argument("--skip-speed", action="store_true", help="skip encoder latency/throughput/memory")
+    parser.add_argument("--skip-rasa", action="store_true", help="skip training and parsing with Rasa")
+    parser.add_argument("--skip-quality", action="store_true", help="skip the few-shot intent benchmark")
+    parser.add_argument("--runs", type=int, default=None, help="single-utterance encodes per model")
+    parser.add_argument("--text-limit", type=int, default=None, help="dev texts used for timing (default: all)")
+    parser.add_argument("--threads", type=int, default=None, help="threads for batch throughput (latency is always 1 thread)")
+    parser.add_argument("--rasa-model", type=Path, default=None, help="student used in the Rasa pipeline (default: embedded)")
+    parser.add_argument("--diet-epochs", type=int, default=100, help="DIETClassifier epochs (rasa init uses 100)")
+    parser.add_argument("--train-limit", type=int, default=None, help="training rows for both Rasa pipelines (default: all)")
+    parser.add_argument("--parse-limit", type=int, default=None, help="dev messages parsed per pipeline (default: all)")
+    parser.add_argument("--languages", nargs="+", default=None, help="languages of the quality benchmark")
+    parser.add_argument("--seeds", type=int, default=None, help="few-shot repetitions (seeds 0..N-1)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="cache of corpus expansions and embeddings")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--json", action="store_true", help="also print all results as one JSON object on the last line")
+    parser.set_defaults(func=run)
+
+
+def run(ns: argparse.Namespace) -> int:
+    from rasa_intent_student.evaluation import tables
+    from rasa_intent_student.evaluation.suite import BenchConfig, run_bench
+
+    config = BenchConfig(
+        models=parse_models(ns.models),
+        skip_speed=ns.skip_speed,
+        skip_rasa=ns.skip_rasa,
+        skip_quality=ns.skip_quality,
+        threads=ns.threads,
+        text_limit=ns.text_limit,
+        rasa_model=ns.rasa_model,
+        diet_epochs=ns.diet_epochs,
+        train_limit=ns.train_limit,
+        parse_limit=ns.parse_limit,
+        progress=not ns.no_progress,
+    )
+    if ns.runs is not None:
+        config.runs = ns.runs
+    if ns.languages:
+        config.languages = ns.languages
+    if ns.seeds is not None:
+        config.seeds = tuple(range(ns.seeds))
+    if ns.cache_dir is not None:
+        config.cache_dir = ns.cache_dir
+    result = run_bench(config)
+    print(f"machine: {result['machine']}")
+    if "speed" in result:
+        print("\nEncoder speed (latency: one utterance, 1 thread; throughput: batches of "
+              f"{config.batch_size}, {config.threads or 'all'} threads)\n")
+        print(tables.format_speed(result["speed"]))
+    if "rasa" in result:
+        print("\nRasa: train_nlu on the same data, then agent.parse_message per dev message\n")
+        print(tables.format_rasa(result["rasa"]))
+    if "quality" in result:
+        q = result["quality"]
+        print(f"\nFew-shot intent accuracy ({q['shots']} per intent, {len(q['seeds'])} seeds, logistic regression on "
+              f"frozen embeddings); corpus: {q['source']}, {q['versions']}\n")
+        print(tables.format_quality(q))
+    if "fidelity" in result:
+        print("\nEmbedding fidelity to the teacher on the route dev split\n")
+        print(tables.format_fidelity(result["fidelity"]))
+    if ns.json:
+        print(json.dumps(result, ensure_ascii=False))
+    return 0

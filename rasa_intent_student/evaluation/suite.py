@@ -1,0 +1,148 @@
+"""``rasa-intent-student bench`` as one library call: encoder speed, Rasa end to end, encoder quality."""
+import dataclasses
+import logging
+import platform
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from rasa_intent_student.constants import (
+    BENCH_BATCH_SIZE,
+    BENCH_CACHE_DIR,
+    BENCH_LATENCY_RUNS,
+    DEFAULT_MODEL_DIR,
+    LANGUAGES,
+    QUALITY_SEEDS,
+    QUALITY_SHOTS,
+    REFERENCE_STUDENT_FP32_DIR,
+    REFERENCE_TEACHER_DIR,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODELS = {
+    "student-int8": DEFAULT_MODEL_DIR,
+    "student-fp32": REFERENCE_STUDENT_FP32_DIR,
+    "teacher-fp32": REFERENCE_TEACHER_DIR,
+}
+REFERENCE_HINT = ".venv-factory/bin/python -m rasa_intent_student.factory.reference (after `make model`)"
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    """What to measure. ``models`` maps a display name to a StudentEncoder directory (None: ``DEFAULT_MODELS``)."""
+
+    models: Optional[Dict[str, Path]] = None
+    runs: int = BENCH_LATENCY_RUNS
+    batch_size: int = BENCH_BATCH_SIZE
+    threads: Optional[int] = None
+    text_limit: Optional[int] = None
+    skip_speed: bool = False
+    skip_rasa: bool = False
+    skip_quality: bool = False
+    rasa_model: Optional[Path] = None
+    diet_epochs: int = 100
+    train_limit: Optional[int] = None
+    parse_limit: Optional[int] = None
+    languages: Sequence[str] = LANGUAGES
+    shots: int = QUALITY_SHOTS
+    seeds: Sequence[int] = QUALITY_SEEDS
+    cache_dir: Optional[Path] = BENCH_CACHE_DIR
+    progress: bool = True
+
+
+def resolve_models(models: Optional[Dict[str, Path]]) -> Dict[str, Path]:
+    """The given models (each must exist), or the default three minus those not exported yet."""
+    from rasa_intent_student.encoder import check_model_dir
+
+    if models:
+        return {name: check_model_dir(path) for name, path in models.items()}
+    found = {}
+    for name, path in DEFAULT_MODELS.items():
+        try:
+            found[name] = check_model_dir(path)
+        except FileNotFoundError:
+            logger.warning("Skipping %s: no model at %s. Export it with %s.", name, path, REFERENCE_HINT)
+    if not found:
+        raise FileNotFoundError(f"No model to benchmark: none of {[str(p) for p in DEFAULT_MODELS.values()]} exists.")
+    return found
+
+
+def every_kth(items: Sequence[Any], limit: Optional[int]) -> List[Any]:
+    """At most ``limit`` items spread evenly over the sequence (files are grouped by language and label)."""
+    items = list(items)
+    if not limit or limit >= len(items):
+        return items
+    step = len(items) / limit
+    return [items[int(i * step)] for i in range(limit)]
+
+
+def machine() -> str:
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cores}-core {platform.machine()} CPU, no GPU"
+
+
+def run_bench(config: BenchConfig) -> Dict[str, Any]:
+    """Run the parts not skipped; returns {"machine", "speed", "rasa", "quality", "fidelity"} (JSON-ready)."""
+    from tqdm.auto import tqdm
+
+    from rasa_intent_student.routes import load_routes
+
+    result: Dict[str, Any] = {"machine": machine()}
+    models = resolve_models(config.models) if not (config.skip_speed and config.skip_quality) else {}
+    dev = load_routes("dev")
+
+    if not config.skip_speed:
+        from rasa_intent_student.evaluation.benchmark import measure_in_subprocess
+
+        texts = [e.text for e in every_kth(dev, config.text_limit)]
+        result["speed"] = [
+            measure_in_subprocess(name, path, texts, config.runs, config.batch_size, config.threads).to_dict()
+            for name, path in tqdm(models.items(), desc="speed", disable=not config.progress)
+        ]
+
+    if not config.skip_rasa:
+        from rasa_intent_student.evaluation.rasa_bench import DIET_PIPELINE, STUDENT_PIPELINE, run_in_subprocess
+
+        train = every_kth(load_routes("train"), config.train_limit)
+        test = every_kth(dev, config.parse_limit)
+        model_dir = str(config.rasa_model) if config.rasa_model else None
+        result["rasa"] = [
+            run_in_subprocess(pipeline, train, test, model_dir, config.diet_epochs).to_dict()
+            for pipeline in tqdm([STUDENT_PIPELINE, DIET_PIPELINE], desc="rasa train+parse", disable=not config.progress)
+        ]
+
+    if not config.skip_quality:
+        from rasa_intent_student.evaluation.hassil_corpus import corpus_versions
+        from rasa_intent_student.evaluation.quality import default_corpus, evaluate_quality
+
+        cache = Path(config.cache_dir) / "quality" if config.cache_dir else None
+        corpus = default_corpus(config.languages, cache, config.shots)
+        quality = evaluate_quality(models, corpus, config.shots, config.seeds, cache, config.threads, config.progress)
+        result["quality"] = {
+            "source": "home-assistant-intents sentence templates expanded with hassil (Apache-2.0)",
+            "versions": corpus_versions(),
+            "shots": config.shots,
+            "seeds": list(config.seeds),
+            "models": [q.to_dict() for q in quality],
+        }
+        teacher = next((path for name, path in models.items() if name.startswith("teacher")), None)
+        if teacher is not None:
+            result["fidelity"] = teacher_fidelity(models, teacher, [e.text for e in dev])
+    return result
+
+
+def teacher_fidelity(models: Dict[str, Path], teacher_dir: Path, texts: List[str]) -> Dict[str, Dict[str, float]]:
+    """Cosine and MSE of each model's embeddings against the teacher's, on the dev texts (same-dim models only)."""
+    from rasa_intent_student.encoder import StudentEncoder
+    from rasa_intent_student.evaluation.fidelity import TeacherFidelityEvaluator
+
+    teacher = StudentEncoder.load(teacher_dir)
+    evaluator = TeacherFidelityEvaluator(texts, teacher=teacher)
+    scores = {}
+    for name, path in models.items():
+        student = StudentEncoder.load(path)
+        if student.dim == teacher.dim:
+            scores[name] = evaluator(student)
+    return scores

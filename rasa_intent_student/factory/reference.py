@@ -1,0 +1,102 @@
+"""Reference encoders for the benchmarks, as StudentEncoder directories under ``artifacts/``.
+
+``bench`` compares the shipped INT8 student with its FP32 self and with the
+12-layer teacher. Both are written here as ``model.onnx`` + ``tokenizer.json``
++ ``student.json`` so that every model is measured by the same runtime code::
+
+    .venv-factory/bin/python -m rasa_intent_student.factory.reference            # teacher + student FP32
+    .venv-factory/bin/python -m rasa_intent_student.factory.reference --st DIR NAME  # any local ST model
+
+Nothing is downloaded: the teacher is rebuilt offline (``e5-small-offline``)
+and the FP32 student comes from the factory's work directory (``make model``).
+"""
+import argparse
+import logging
+import shutil
+from pathlib import Path
+from typing import Optional
+
+from rasa_intent_student.constants import (
+    ARTIFACTS_DIR,
+    DEFAULT_MODEL_DIR,
+    E5_OFFLINE_TEACHER,
+    MODEL_FILE,
+    REFERENCE_STUDENT_FP32_DIR,
+    REFERENCE_TEACHER_DIR,
+    TOKENIZER_FILE,
+)
+from rasa_intent_student.manifest import StudentManifest, library_versions
+
+logger = logging.getLogger(__name__)
+
+FACTORY_WORK_DIR = Path("build") / "factory"
+
+
+def export_st_model(name: str, output: Path, work_dir: Path = FACTORY_WORK_DIR, max_seq_length: int = 128) -> Path:
+    """Export a sentence-transformers model (``e5-small-offline`` or a local directory) as an FP32 StudentEncoder dir."""
+    from rasa_intent_student.factory.export import export_onnx
+    from rasa_intent_student.factory.teacher import load_teacher
+
+    teacher = load_teacher(name, Path(work_dir))
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    export_onnx(teacher.model, output / MODEL_FILE, teacher.pooling)
+    shutil.copyfile(teacher.tokenizer_path, output / TOKENIZER_FILE)
+    config = teacher.model.config
+    StudentManifest(
+        dim=int(config.hidden_size),
+        max_seq_length=max_seq_length,
+        pooling=teacher.pooling,
+        prefix=teacher.prefix,
+        teacher=teacher.source,
+        layers_kept=tuple(range(int(config.num_hidden_layers))),
+        vocab_size=int(config.vocab_size),
+        quantization="none",
+        versions=library_versions("torch", "transformers", "onnx"),
+        metrics={"reference": f"FP32 export of {teacher.source} for benchmarks"},
+    ).save(output)
+    logger.info("Wrote %s (%s, %d layers)", output, teacher.source, config.num_hidden_layers)
+    return output
+
+
+def export_student_fp32(output: Path = REFERENCE_STUDENT_FP32_DIR, work_dir: Path = FACTORY_WORK_DIR, student_dir: Path = DEFAULT_MODEL_DIR) -> Path:
+    """The FP32 graph the shipped INT8 student was quantized from, next to the student's tokenizer and manifest.
+
+    Raises:
+        FileNotFoundError: the factory work directory has no FP32 graph (run ``make model`` first).
+    """
+    from rasa_intent_student.factory.build import FP32_ONNX
+
+    fp32 = Path(work_dir) / FP32_ONNX
+    if not fp32.is_file():
+        raise FileNotFoundError(f"{fp32} not found: the FP32 student is a by-product of the build. Run `make model` first.")
+    manifest = StudentManifest.load(student_dir)
+    expected = (manifest.metrics.get("sizes") or {}).get("fp32")
+    if expected and expected != fp32.stat().st_size:
+        raise ValueError(
+            f"{fp32} has {fp32.stat().st_size} bytes but {student_dir} was built from an FP32 graph of {expected} bytes; "
+            "they come from different builds. Rebuild with `make model`."
+        )
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(fp32, output / MODEL_FILE)
+    shutil.copyfile(Path(student_dir) / TOKENIZER_FILE, output / TOKENIZER_FILE)
+    manifest.replace(quantization="none").save(output)
+    return output
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = argparse.ArgumentParser(description="Export FP32 reference encoders for `rasa-intent-student bench` into artifacts/.")
+    parser.add_argument("--work-dir", type=Path, default=FACTORY_WORK_DIR, help="the factory's work directory")
+    parser.add_argument("--st", nargs=2, metavar=("DIR", "NAME"), help="also export a local sentence-transformers model as artifacts/NAME")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    print(export_st_model(E5_OFFLINE_TEACHER, REFERENCE_TEACHER_DIR, args.work_dir))
+    print(export_student_fp32(REFERENCE_STUDENT_FP32_DIR, args.work_dir))
+    if args.st:
+        print(export_st_model(args.st[0], ARTIFACTS_DIR / args.st[1], args.work_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
