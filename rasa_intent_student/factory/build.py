@@ -24,6 +24,8 @@ from rasa_intent_student.constants import (
     TOKENIZER_FILE,
 )
 
+from rasa_intent_student.factory.vocab import WORDS_PER_LANGUAGE
+
 logger = logging.getLogger(__name__)
 
 FP32_ONNX = "model-fp32.onnx"
@@ -47,6 +49,8 @@ class BuildConfig:
         prefix: override of the teacher's prompt prefix.
         cosine_floor: minimum mean INT8-vs-FP32 cosine; the build fails below it.
         command: the command line recorded in the model card.
+        words_per_language: wordfreq words per language used to rank pieces.
+        extra_sentences: more texts for the fidelity checks.
     """
 
     output: Path
@@ -60,6 +64,7 @@ class BuildConfig:
     prefix: Optional[str] = None
     cosine_floor: float = INT8_COSINE_FLOOR
     command: str = ""
+    words_per_language: int = WORDS_PER_LANGUAGE
     extra_sentences: List[str] = field(default_factory=list)
 
 
@@ -125,7 +130,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
     vocab_report: Dict[str, Any] = {}
     if config.vocab_size and config.vocab_size < n_pieces:
         keep, vocab_report = choose_pieces(
-            teacher.tokenizer_path, config.vocab_size, config.languages, config.route_dir, prefix
+            teacher.tokenizer_path, config.vocab_size, config.languages, config.route_dir, prefix, config.words_per_language
         )
     else:  # keep every piece; rows past the tokenizer's pieces are never looked up
         keep = list(range(n_pieces))
@@ -173,7 +178,9 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
             "student_vs_teacher_cosine_mean": round(float(vs_teacher.mean()), 5),
             "student_vs_teacher_cosine_min": round(float(vs_teacher.min()), 5),
         },
-        "unk_rate": unk_rates(student_tokenizer, teacher.tokenizer_path, config.languages, config.route_dir)
+        "unk_rate": unk_rates(
+            student_tokenizer, teacher.tokenizer_path, config.languages, config.route_dir, config.words_per_language
+        )
         if vocab_report
         else {},
         "vocab_choice": vocab_report,

@@ -112,12 +112,14 @@ def choose_pieces(
     languages: Sequence[str] = LANGUAGES,
     route_dir: Optional[Path] = None,
     prefix: str = "",
+    words_per_language: int = WORDS_PER_LANGUAGE,
 ) -> Tuple[List[int], Dict[str, object]]:
     """Pick about ``target_size`` teacher token ids for the languages.
 
     Returns:
         (sorted kept ids, report: how many pieces each source contributed and
-        which languages had no word list).
+        which languages had no word list). Exactly ``target_size`` ids unless the
+        teacher has fewer pieces.
     """
     from tokenizers import Tokenizer
 
@@ -134,7 +136,7 @@ def choose_pieces(
     no_wordlist = []
     route_forced: Set[int] = set(tokenizer.encode(prefix, add_special_tokens=False).ids) if prefix else set()
     for lang in languages:
-        words, _ = split_words(wordfreq_words(lang))
+        words, _ = split_words(wordfreq_words(lang, words_per_language))
         train = route_texts(route_dir, "train", lang)
         route_forced |= {i for t in tokenizer.encode_batch(train, add_special_tokens=False) for i in t.ids}
         if not words:
@@ -167,6 +169,10 @@ def choose_pieces(
             if len(keep) >= target_size:
                 break
     report["frequency_ranked"] = len(keep) - before
+    if len(keep) < target_size:  # corpora exhausted: fill with the teacher's most probable pieces
+        rest = sorted((i for i in range(len(vocab)) if i not in keep), key=lambda i: -vocab[i][1])
+        keep |= set(rest[: target_size - len(keep)])
+    report["score_ranked"] = len(keep) - before - report["frequency_ranked"]
     return sorted(keep), report
 
 
@@ -175,6 +181,7 @@ def unk_rates(
     full_tokenizer_path: Path,
     languages: Sequence[str] = LANGUAGES,
     route_dir: Optional[Path] = None,
+    words_per_language: int = WORDS_PER_LANGUAGE,
 ) -> Dict[str, Dict[str, object]]:
     """Per language: share of ``<unk>`` tokens and tokens per text relative to the full tokenizer.
 
@@ -189,7 +196,7 @@ def unk_rates(
     for lang in languages:
         texts, source = route_texts(route_dir, "dev", lang), "route-dev"
         if not texts:
-            texts, source = as_texts(lang, split_words(wordfreq_words(lang))[1]), "held-out-words"
+            texts, source = as_texts(lang, split_words(wordfreq_words(lang, words_per_language))[1]), "held-out-words"
         if not texts:
             out[lang] = {"source": "none", "unk_rate": None, "token_ratio": None, "texts": 0}
             continue
