@@ -34,6 +34,7 @@ CHECKPOINT_FILE = "ckpt.pt"
 CORPUS_FILE = "corpus.jsonl"
 CORPUS_MANIFEST_FILE = "corpus_manifest.json"
 HISTORY_FILE = "history.json"
+RESULT_FILE = "result.json"  # the run's summary: config, teacher, steps, held-out figures
 STUDENT_DIR = "student-st"  # the distilled FP32 student, a sentence-transformers directory
 CACHE_DIR = "teacher-cache"
 
@@ -387,17 +388,18 @@ def distill(
     seconds = time.time() - start
     student_dir = save_student(student, teacher, out / STUDENT_DIR, config)
     (out / HISTORY_FILE).write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
-    return {
+    result = {
         "config": asdict(config),
+        "teacher": teacher.source,
         "step": step,
         "eval_start": eval_start,
         "eval": history[-1] if history else eval_start,
-        "history": history,
         "student_dir": str(student_dir),
         "seconds": round(seconds, 1),
         "steps_per_s": round((step - start_step) / max(seconds, 1e-9), 3),
-        "corpus": manifest,
     }
+    (out / RESULT_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return {**result, "history": history, "corpus": manifest}
 
 
 def save_student(student: Any, teacher: Any, directory: Path, config: DistillConfig) -> Path:

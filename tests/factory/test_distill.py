@@ -19,7 +19,9 @@ from rasa_intent_student.factory.distill import (  # noqa: E402
     teacher_embeddings,
     tokenize,
 )
+from rasa_intent_student.factory.distill_card import describe_distilled  # noqa: E402
 from rasa_intent_student.factory.teacher import load_teacher  # noqa: E402
+from rasa_intent_student.manifest import StudentManifest  # noqa: E402
 
 pytestmark = pytest.mark.factory
 
@@ -64,6 +66,21 @@ def test_loss_goes_down(tiny_teachers, route_dir, tmp_path):
     assert (student / "modules.json").is_file() and (student / "tokenizer.json").is_file()
     manifest = (tmp_path / "run" / CORPUS_MANIFEST_FILE).read_text(encoding="utf-8")
     assert '"route-train"' in manifest
+
+    # The card step: a built student gets the real teacher, layers and before/after figures.
+    built = tmp_path / "built"
+    built.mkdir()
+    StudentManifest(dim=32, teacher=str(student), layers_kept=(0, 1), vocab_size=600).save(built)
+    quality = {"teacher-fp32": {"en": 0.80, "de": 0.90}, "pruned-int8": {"en": 0.60, "de": 0.45}, "distilled-int8": {"en": 0.76, "de": 0.90}}
+    describe_distilled(built, tmp_path / "run", "rasa-intent-student distill ...", quality)
+    described = StudentManifest.load(built)
+    assert described.teacher == str(tiny_teachers["bert"]) and described.layers_kept == (0, 3)
+    assert described.metrics["distillation"]["steps"] == 40
+    card = (built / "README.md").read_text(encoding="utf-8")
+    assert "## Distillation" in card and "No distillation" not in card
+    # en 0.76 / 0.80 = 95.0%; mean (0.83 / 0.85) = 97.6%; pruned mean 0.525 / 0.85 = 61.8%.
+    assert "| en | 0.800 | 0.600 | 0.760 | 75.0% | 95.0% |" in card
+    assert "| **mean** | 0.850 | 0.525 | 0.830 | 61.8% | 97.6% |" in card
 
 
 def test_resume_continues_at_the_right_step_with_the_same_weights(tiny_teachers, route_dir, tmp_path):
