@@ -1,0 +1,55 @@
+"""A tiny ``rasa-intent-student bench`` (speed only), and the Rasa part (slow: two real trainings)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from rasa_intent_student.cli import main
+from rasa_intent_student.commands.bench import parse_models
+from rasa_intent_student.evaluation.suite import every_kth
+
+
+def test_parse_models():
+    assert parse_models(["int8=/m/a", "/m/fp32"]) == {"int8": Path("/m/a"), "fp32": Path("/m/fp32")}
+    assert parse_models(None) is None
+    with pytest.raises(ValueError, match="NAME=DIR"):
+        parse_models(["=/m/a"])
+
+
+def test_every_kth_spreads_over_the_sequence():
+    assert every_kth(list(range(10)), 5) == [0, 2, 4, 6, 8]
+    assert every_kth([1, 2], 5) == [1, 2] and every_kth([1, 2], None) == [1, 2]
+
+
+def test_bench_speed_only(student_dir, capsys):
+    code = main(["bench", "--models", f"a={student_dir}", f"b={student_dir}", "--skip-rasa", "--skip-quality",
+                 "--runs", "5", "--text-limit", "6", "--no-progress", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "p50 / a" in out and "| b " in out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert [r["name"] for r in result["speed"]] == ["a", "b"]
+    assert "rasa" not in result and "quality" not in result
+
+
+def test_bench_missing_model_dir(tmp_path, capsys):
+    assert main(["bench", "--models", f"x={tmp_path / 'nope'}", "--skip-rasa", "--skip-quality"]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_rasa_student_vs_diet(student_dir, capsys):
+    code = main(["bench", "--skip-speed", "--skip-quality", "--rasa-model", str(student_dir), "--train-limit", "60",
+                 "--parse-limit", "12", "--diet-epochs", "2", "--no-progress", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "diet / student: training time" in out
+    rows = {r["pipeline"]: r for r in json.loads(out.strip().splitlines()[-1])["rasa"]}
+    assert set(rows) == {"student", "diet"}
+    for row in rows.values():
+        assert row["train_n"] == 60 and row["parse_n"] == 12
+        assert row["train_s"] > 0 and 0 < row["parse_ms"]["p50"] <= row["parse_ms"]["p99"]
+        assert row["model_mb"] > 0
+    # The student pipeline's archive carries the student files (gzip shrinks INT8 weights by about a third).
+    assert rows["student"]["model_mb"] > 0.5 * (student_dir / "model.onnx").stat().st_size / 1e6
+    assert rows["student"]["accuracy"] > 0.5
