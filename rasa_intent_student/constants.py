@@ -78,3 +78,4 @@ DISTILL_MAX_SEQ_LENGTH = 64  # corpus texts are short; attention cost grows with
 REFERENCE_TEACHER_DIR = ARTIFACTS_DIR / "teacher-fp32"
 REFERENCE_STUDENT_FP32_DIR = ARTIFACTS_DIR / "student-fp32"
 BENCH_CACHE_DIR = ARTIFACTS_DIR / "cache"
+DISTILL_MAX_MINUTES = 20.0  # training wall time; with the teacher pass a run fits in 30 min on 2 cores

@@ -2,7 +2,14 @@
 import argparse
 from pathlib import Path
 
-from rasa_intent_student.constants import DEFAULT_LAYERS_KEPT, DISTILL_MAX_SEQ_LENGTH, DISTILL_OUTPUT_DIR, E5_OFFLINE_TEACHER, LANGUAGES
+from rasa_intent_student.constants import (
+    DEFAULT_LAYERS_KEPT,
+    DISTILL_MAX_MINUTES,
+    DISTILL_MAX_SEQ_LENGTH,
+    DISTILL_OUTPUT_DIR,
+    E5_OFFLINE_TEACHER,
+    LANGUAGES,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, default=DISTILL_OUTPUT_DIR, help="run directory (corpus, cache, ckpt.pt, student-st/)")
     p.add_argument("--teacher", default=E5_OFFLINE_TEACHER, help=f"'{E5_OFFLINE_TEACHER}' or a local sentence-transformers directory")
     p.add_argument("--layers", type=int, nargs="+", default=list(DEFAULT_LAYERS_KEPT), help="teacher layers the student keeps")
-    p.add_argument("--max-steps", type=int, default=2000)
+    p.add_argument("--max-steps", type=int, default=0, help="optimizer steps (0: size the run to --max-minutes from the measured speed)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--pair-weight", type=float, default=1.0, help="weight of the pairwise-cosine loss (MSE weight is 1)")
@@ -24,17 +31,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-seq-length", type=int, default=DISTILL_MAX_SEQ_LENGTH)
     p.add_argument("--eval-interval", type=int, default=250)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.add_argument("--max-minutes", type=float, default=0.0, help="stop and checkpoint after this wall time (0: no limit)")
+    p.add_argument("--max-minutes", type=float, default=DISTILL_MAX_MINUTES, help="training wall time: stop and checkpoint after it (0: no limit)")
     p.add_argument("--texts-per-language", type=int, default=1200)
     p.add_argument("--languages", nargs="+", default=list(LANGUAGES))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/ckpt.pt with its stored config")
+    p.add_argument("--describe", type=Path, default=None, metavar="STUDENT_DIR", help="no training: mark a student built "
+                   "from OUTPUT/student-st as distilled (student.json teacher/layers, README.md distillation section)")
+    p.add_argument("--quality", type=Path, default=None, help="with --describe: `bench --json` output whose quality results go in the card")
+    p.add_argument("--quality-reference", default="teacher-fp32", help="with --describe: model name the quality ratios are taken against")
+    p.add_argument("--command", default="", help="with --describe: the rebuild commands written to the card")
     p.set_defaults(func=run)
+
+
+def describe(args: argparse.Namespace) -> int:
+    from rasa_intent_student.factory.distill_card import describe_distilled, load_bench_quality
+
+    quality = load_bench_quality(args.quality) if args.quality else None
+    d = describe_distilled(args.describe, args.output, args.command, quality, args.quality_reference)
+    print(f"{args.describe}: distilled {d['steps']} steps, held-out cosine {d['held_out_cosine'][0]:.4f} -> {d['held_out_cosine'][1]:.4f}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     from rasa_intent_student.factory.corpus import CorpusConfig
     from rasa_intent_student.factory.distill import DistillConfig, distill
+
+    if args.describe:
+        return describe(args)
 
     unknown = sorted(set(args.languages) - set(LANGUAGES))
     if unknown:

@@ -11,7 +11,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from rasa_intent_student.constants import (
     DEFAULT_LAYERS_KEPT,
+    DISTILL_MAX_MINUTES,
     DISTILL_MAX_SEQ_LENGTH,
     DISTILL_OUTPUT_DIR,
     E5_OFFLINE_TEACHER,
@@ -49,6 +50,7 @@ class DistillConfig:
         layers: teacher layers the student starts from.
         max_seq_length: tokens per text (corpus texts are short).
         batch_size, max_steps, lr, warmup_steps, weight_decay, grad_clip: the optimisation.
+            ``max_steps=0`` sizes the run to ``max_minutes`` from the speed measured during warmup.
         mse_weight, pair_weight: weights of the embedding MSE and the pairwise-cosine loss.
         matryoshka_dims: prefixes of the embedding the losses are averaged over (() = full dim only).
         eval_fraction: share of the corpus held out for evaluation.
@@ -64,9 +66,9 @@ class DistillConfig:
     layers: Tuple[int, ...] = DEFAULT_LAYERS_KEPT
     max_seq_length: int = DISTILL_MAX_SEQ_LENGTH
     batch_size: int = 32
-    max_steps: int = 2000
+    max_steps: int = 0
     lr: float = 3e-4
-    warmup_steps: int = 100
+    warmup_steps: int = 50
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     mse_weight: float = 1.0
@@ -75,7 +77,7 @@ class DistillConfig:
     eval_fraction: float = 0.02
     eval_interval: int = 250
     threads: int = 2
-    max_minutes: float = 0.0
+    max_minutes: float = DISTILL_MAX_MINUTES
     seed: int = 0
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
 
@@ -311,6 +313,12 @@ def distill(
             raise FileNotFoundError(f"--resume: no checkpoint {ckpt_path}. Run without --resume to start, or pass its --output.")
         checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         config = DistillConfig.from_dict({**checkpoint["config"], "output": str(out)})
+    if config.max_steps <= 0 and (config.max_minutes <= 0 or config.warmup_steps < 5):
+        raise ValueError(
+            f"max_steps={config.max_steps} sizes the run to max_minutes from the warmup speed, which needs "
+            f"max_minutes > 0 (got {config.max_minutes}) and warmup_steps >= 5 (got {config.warmup_steps}); "
+            "set max_steps > 0 or fix those."
+        )
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -355,8 +363,15 @@ def distill(
         raise ValueError(f"batch_size={config.batch_size} is larger than the {len(train_idx)} training texts; lower it.")
     steps_per_epoch = len(per_epoch)
     start, start_step, epoch, batches = time.time(), step, 0, per_epoch
-    bar = tqdm(total=config.max_steps, initial=step, desc="distill", unit="step")
-    while step < config.max_steps:
+    bar = tqdm(total=config.max_steps or None, initial=step, desc="distill", unit="step")
+    while config.max_steps <= 0 or step < config.max_steps:
+        if config.max_steps <= 0 and step >= config.warmup_steps:
+            # Warmup does not depend on max_steps: time it, then fit the cosine schedule to the budget
+            # (8% kept for evaluations and saving).
+            rate = (step - start_step) / max(time.time() - start, 1e-9)
+            config = replace(config, max_steps=max(step + 1, int(0.92 * rate * (config.max_minutes * 60 - (time.time() - start)) + step)))
+            bar.total = config.max_steps
+            log(f"measured {rate:.2f} steps/s: max_steps = {config.max_steps} for max_minutes={config.max_minutes}")
         if step // steps_per_epoch != epoch:
             epoch = step // steps_per_epoch
             batches = epoch_batches(train_idx, lengths, config.batch_size, config.seed, epoch)

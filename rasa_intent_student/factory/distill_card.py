@@ -38,6 +38,17 @@ def quality_lines(quality: Mapping[str, Mapping[str, float]], reference: str) ->
     return lines
 
 
+def load_bench_quality(path: Path) -> Dict[str, Dict[str, float]]:
+    """model name -> {lang: accuracy} from ``rasa-intent-student bench --json`` output (its last JSON line)."""
+    lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.startswith("{")]
+    if not lines:
+        raise ValueError(f"{path} holds no JSON line; write it with `rasa-intent-student bench --json ... > {path}`.")
+    models = json.loads(lines[-1]).get("quality", {}).get("models", [])
+    if not models:
+        raise ValueError(f"{path} has no quality results; run bench without --skip-quality.")
+    return {m["name"]: {lang: v["accuracy"] for lang, v in m["per_language"].items()} for m in models}
+
+
 def describe_distilled(
     student_dir: Path,
     run_dir: Path,

@@ -128,3 +128,12 @@ def test_config_round_trips_through_a_checkpoint_dict():
     assert DistillConfig.from_dict(asdict(config)) == config
     with pytest.raises(ValueError, match="Unknown DistillConfig keys"):
         DistillConfig.from_dict({"learning_rate": 1.0})
+
+
+def test_max_steps_zero_sizes_the_run_to_the_time_budget(tiny_teachers, route_dir, tmp_path):
+    config = tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "sized", max_steps=0, max_minutes=0.05, warmup_steps=5, eval_interval=1000)
+    result = distill(config)
+    sized = result["config"]["max_steps"]
+    assert sized > 5 and 5 < result["step"] <= sized
+    with pytest.raises(ValueError, match="max_minutes > 0"):
+        distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "bad", max_steps=0, max_minutes=0))
