@@ -52,16 +52,17 @@ SCRIPT: List[Turn] = [
     Turn("alice", "en", "remember that my locker code is 4411", "action", expect="4411"),
     Turn("bruno", "ko", "안녕하세요!", "other"),
     Turn("alice", "fr", "réserve une table pour deux demain à 20 heures", "action"),
-    Turn("bruno", "de", "stell einen Wecker für morgen um sechs Uhr", "action"),
+    Turn("bruno", "ja", "明日の朝6時にアラームをセットして", "action"),
     Turn("alice", "es", "¿cuál es el código de mi taquilla?", "recall", expect="4411"),
     Turn("bruno", "es", "¿cuál es el código de mi taquilla?", "recall", reject="4411"),
-    Turn("bruno", "ja", "明日のアラームは何時にセットしたっけ？", "recall", expect="Wecker"),
+    Turn("bruno", "ja", "明日のアラームは何時にセットしたっけ？", "recall", expect="6時"),
     Turn("alice", "ru", "спасибо большое!", "other"),
 ]
 
 # Played after a restart of both servers: memory must have survived.
 AFTER_RESTART: List[Turn] = [
-    Turn("alice", "de", "wie lautet der Code meines Schließfachs?", "recall", expect="4411"),
+    Turn("alice", "fr", "quel est le code de mon casier ?", "recall", expect="4411"),
+    Turn("bruno", "de", "danke, tschüss!", "other"),
 ]
 
 

@@ -1,4 +1,5 @@
 """Fixtures for the example bots; makes the repository's `examples` package importable."""
+import os
 import sys
 from pathlib import Path
 
@@ -7,6 +8,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+# The actions module would load the student at import; the tests load it per fixture.
+os.environ.setdefault("MEMORY_BOT_PRELOAD", "0")
 
 
 @pytest.fixture

@@ -93,3 +93,15 @@ def test_bad_embedding_is_rejected(store):
     with pytest.raises(ValueError, match="embedding"):
         store.add("alice", "action", "text", np.array([]))
     assert store.count() == 0
+
+
+def test_center_is_subtracted_before_the_cosine(store):
+    # Both events point along the shared component (1, 0, 0); only centering tells them apart.
+    store.add("alice", "action", "first", np.array([1.0, 0.1, 0.0], np.float32))
+    store.add("alice", "action", "second", np.array([1.0, 0.0, 0.1], np.float32))
+    query = np.array([1.0, 0.0, 0.05], np.float32)
+    raw = store.search("alice", query, limit=2)
+    assert min(m.score for m in raw) > 0.99
+    centered = store.search("alice", query, limit=2, center=np.array([1.0, 0.0, 0.0]))
+    assert [m.event.text for m in centered] == ["second", "first"]
+    assert centered[0].score == pytest.approx(1.0, abs=1e-6) and centered[1].score == pytest.approx(0.0, abs=1e-6)

@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from . import settings
+from .embedding import MemoryEncoder
 from .memory import MAX_EVENT_CHARS, MemoryStore
 
 logger = logging.getLogger(__name__)
@@ -24,11 +25,9 @@ NOTHING_FOUND = "I found nothing about that in your memory."
 
 
 @functools.lru_cache(maxsize=None)
-def get_encoder(model_dir: Optional[str]):
-    """One StudentEncoder per model directory, loaded on first use."""
-    from rasa_intent_student.encoder import StudentEncoder
-
-    return StudentEncoder.load(model_dir)
+def get_encoder(model_dir: Optional[str]) -> MemoryEncoder:
+    """One MemoryEncoder per student directory, loaded on first use."""
+    return MemoryEncoder.load(model_dir)
 
 
 @functools.lru_cache(maxsize=None)
@@ -38,7 +37,7 @@ def get_store(path: str) -> MemoryStore:
 
 def embed(text: str):
     """The text's sentence embedding, float32 of shape (dim,)."""
-    return get_encoder(settings.model_dir()).encode([text])[0]
+    return get_encoder(settings.model_dir()).embed(text)
 
 
 def quote(text: str) -> str:
@@ -95,8 +94,9 @@ class ActionMemoryLookup(Action):
             dispatcher.utter_message(text=NO_QUERY)
             return []
         try:
+            encoder = get_encoder(settings.model_dir())
             matches = get_store(str(settings.db_path())).search(
-                sender, embed(text), min_score=settings.min_similarity()
+                sender, encoder.embed(text), min_score=settings.min_similarity(), center=encoder.center
             )
         except Exception:  # a reply beats a crashed action; the log has the cause
             logger.exception("Searching the memory of sender %r failed.", sender)
@@ -110,3 +110,15 @@ class ActionMemoryLookup(Action):
         logger.info("Recall for %r matched event %d with cosine %.3f.", sender, event.id, score)
         dispatcher.utter_message(text=f"On {when} you told me: {quote(event.text)}")
         return []
+
+
+def warm_up() -> None:
+    """Load the student now, so the first message does not wait for it; log, don't crash, on failure."""
+    try:
+        get_encoder(settings.model_dir())
+    except Exception:  # the actions reply with STORE_FAILED/LOOKUP_FAILED and log the cause again
+        logger.exception("Could not load the student for memory search.")
+
+
+if settings.preload():
+    warm_up()

@@ -108,14 +108,17 @@ class MemoryStore:
         with closing(self._connect()) as db:
             return int(db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
-    def search(self, sender_id: str, query: np.ndarray, min_score: float = -1.0, limit: int = 1) -> List[Match]:
+    def search(self, sender_id: str, query: np.ndarray, min_score: float = -1.0, limit: int = 1,
+               center: Optional[np.ndarray] = None) -> List[Match]:
         """The user's events most similar to ``query``, best first.
 
         Args:
             sender_id: whose events to search; nobody else's are read.
-            query: L2-normalized float array of shape (dim,).
+            query: float array of shape (dim,).
             min_score: cosine below which an event is not a match.
             limit: most matches returned.
+            center: float array of shape (dim,) subtracted from the query and every
+                stored embedding before the cosine; None compares them as stored.
 
         Returns:
             Up to ``limit`` matches with score >= ``min_score``. Rows embedded with
@@ -132,6 +135,9 @@ class MemoryStore:
         if not rows:
             return []
         matrix = np.stack([np.frombuffer(row[5], dtype=np.float32) for row in rows])  # (n, dim)
+        if center is not None:
+            shift = np.asarray(center, dtype=np.float32).reshape(-1)
+            matrix, q = matrix - shift, q - shift
         norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(q)), 1e-12)
         scores = matrix @ q / np.maximum(norms, 1e-12)
         # Stable sort on negated scores: ties go to the newest event (rows are newest first).

@@ -8,12 +8,13 @@ BOT_DIR = Path(__file__).resolve().parents[1]
 DB_ENV = "MEMORY_BOT_DB"
 MODEL_ENV = "MEMORY_BOT_MODEL"
 MIN_SIMILARITY_ENV = "MEMORY_BOT_MIN_SIMILARITY"
+# "0" skips loading the student when the action server imports the actions (tests do).
+PRELOAD_ENV = "MEMORY_BOT_PRELOAD"
 
 DEFAULT_DB = BOT_DIR / "memory.db"
-# Cosine below which a stored event does not answer a recall question. Measured
-# with the default student on the demo conversation (see README.md): related
-# cross-lingual pairs score above it, unrelated ones below.
-DEFAULT_MIN_SIMILARITY = 0.5
+# Centered cosine (see embedding.py) below which a stored event does not answer a
+# recall question: 0 means "no closer than an average pair of sentences".
+DEFAULT_MIN_SIMILARITY = 0.0
 
 
 def db_path() -> Path:
@@ -26,6 +27,11 @@ def model_dir() -> Optional[str]:
     return os.environ.get(MODEL_ENV) or None
 
 
+def preload() -> bool:
+    """Whether to load the student at import time: yes unless $MEMORY_BOT_PRELOAD is 0."""
+    return os.environ.get(PRELOAD_ENV, "1").strip() != "0"
+
+
 def min_similarity() -> float:
     """The recall threshold from $MEMORY_BOT_MIN_SIMILARITY, else ``DEFAULT_MIN_SIMILARITY``."""
     raw = os.environ.get(MIN_SIMILARITY_ENV)
@@ -34,7 +40,7 @@ def min_similarity() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{MIN_SIMILARITY_ENV}={raw!r} is not a number; set a cosine in [-1, 1], e.g. 0.5.") from None
+        raise ValueError(f"{MIN_SIMILARITY_ENV}={raw!r} is not a number; set a cosine in [-1, 1], e.g. 0.1.") from None
     if not -1.0 <= value <= 1.0:
-        raise ValueError(f"{MIN_SIMILARITY_ENV}={raw!r} is outside [-1, 1]; set a cosine such as 0.5.")
+        raise ValueError(f"{MIN_SIMILARITY_ENV}={raw!r} is outside [-1, 1]; set a cosine such as 0.1.")
     return value
