@@ -53,3 +53,17 @@ def test_bench_rasa_student_vs_diet(student_dir, capsys):
     # The student pipeline's archive carries the student files (gzip shrinks INT8 weights by about a third).
     assert rows["student"]["model_mb"] > 0.5 * (student_dir / "model.onnx").stat().st_size / 1e6
     assert rows["student"]["accuracy"] > 0.5
+
+
+def test_evaluation_commands_import_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import rasa_intent_student.commands.evaluate, rasa_intent_student.commands.bench, rasa_intent_student.evaluation\n"
+        "print([m for m in ('torch', 'rasa', 'tensorflow', 'sklearn', 'matplotlib', 'hassil') if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
