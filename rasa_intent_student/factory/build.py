@@ -110,6 +110,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
     from rasa_intent_student.factory.export import check_parity, export_onnx, make_feeds, onnx_forward, torch_forward
     from rasa_intent_student.factory.prune import keep_layers, prune_vocab
     from rasa_intent_student.factory.quantize import mean_cosine, quantize_int8
+    from rasa_intent_student.factory.sentences import check_sentences, translation_matches
     from rasa_intent_student.factory.teacher import load_teacher
     from rasa_intent_student.factory.vocab import choose_pieces, unk_rates
 
@@ -154,6 +155,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
             f"(floor {config.cosine_floor}); check the quantization settings or lower --cosine-floor."
         )
     vs_teacher = _cos(int8_out[SENTENCE_OUTPUT], teacher_sentence)
+    n_check = len(check_sentences())  # verification_texts starts with them
 
     shutil.copyfile(student_tokenizer, staging / TOKENIZER_FILE)
     dropped = int(teacher_vocab) - len(keep)
@@ -174,9 +176,16 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
             "onnx_fp32_max_abs_diff": max_diff,
             "int8_vs_fp32_cosine_mean": round(int8_fid["sentence_cosine_mean"], 5),
             "int8_vs_fp32_cosine_min": round(int8_fid["sentence_cosine_min"], 5),
+            "int8_vs_fp32_centered_cosine_mean": round(int8_fid["centered_cosine_mean"], 5),
             "int8_vs_fp32_token_cosine_mean": round(int8_fid["token_cosine_mean"], 5),
             "student_vs_teacher_cosine_mean": round(float(vs_teacher.mean()), 5),
             "student_vs_teacher_cosine_min": round(float(vs_teacher.min()), 5),
+            "translation_matches": {
+                "of": n_check,
+                "teacher": translation_matches(teacher_sentence[:n_check]),
+                "fp32_student": translation_matches(fp32_out[SENTENCE_OUTPUT][:n_check]),
+                "int8_student": translation_matches(int8_out[SENTENCE_OUTPUT][:n_check]),
+            },
         },
         "unk_rate": unk_rates(
             student_tokenizer, teacher.tokenizer_path, config.languages, config.route_dir, config.words_per_language

@@ -88,8 +88,15 @@ def render_card(manifest: StudentManifest, command: str) -> str:
         "| comparison | mean cosine | min cosine |",
         "|---|---|---|",
         f"| INT8 vs FP32 student, sentence embeddings | {fid.get('int8_vs_fp32_cosine_mean', 0):.4f} | {fid.get('int8_vs_fp32_cosine_min', 0):.4f} |",
+        f"| INT8 vs FP32 student, mean-centred sentence embeddings | {fid.get('int8_vs_fp32_centered_cosine_mean', 0):.4f} | |",
         f"| INT8 vs FP32 student, token embeddings | {fid.get('int8_vs_fp32_token_cosine_mean', 0):.4f} | |",
         f"| INT8 student vs 12-layer teacher, sentence embeddings | {fid.get('student_vs_teacher_cosine_mean', 0):.4f} | {fid.get('student_vs_teacher_cosine_min', 0):.4f} |",
+        "",
+        "Translation check: of the {of} check sentences (3 meanings in 18 languages), how many are nearer to "
+        "their own English translation than to the other two English sentences: teacher {teacher}, FP32 student "
+        "{fp32_student}, INT8 student {int8_student}.".format(
+            **{"of": 0, "teacher": "?", "fp32_student": "?", "int8_student": "?", **fid.get("translation_matches", {})}
+        ),
         "",
         "## Unknown-token rate after vocabulary pruning",
         "",
@@ -115,7 +122,8 @@ def render_card(manifest: StudentManifest, command: str) -> str:
         "",
         f"Kept pieces: {vocab.get('special', 0)} special, {vocab.get('script_characters', 0)} single characters of the "
         f"languages' scripts, {vocab.get('route_train', 0)} more from the route TRAIN utterances, and "
-        f"{vocab.get('frequency_ranked', 0)} ranked by use in wordfreq frequency lists (languages take turns). "
+        f"{vocab.get('frequency_ranked', 0)} ranked by use in wordfreq frequency lists (languages take turns), "
+        f"{vocab.get('score_ranked', 0)} by teacher piece score. "
         f"Languages without a wordfreq list: {vocab.get('languages_without_wordlist', [])} (all pieces of their script "
         "were kept). Build time: "
         f"{x.get('build_seconds', 0):.0f} s on {x.get('machine', 'unknown machine')}.",

@@ -1,4 +1,4 @@
-"""Dynamic INT8 quantization of the whole student, word embedding included."""
+"""Dynamic 8-bit (INT8) quantization of the whole student, word embedding included."""
 import logging
 from pathlib import Path
 from typing import Dict, List
@@ -14,7 +14,13 @@ QUANTIZED_OPS = ["MatMul", "Gather"]
 
 
 def quantize_int8(fp32_path: Path, int8_path: Path) -> Path:
-    """Write an INT8 copy of ``fp32_path``: weights int8 (per tensor), activations quantized at run time."""
+    """Write an 8-bit copy of ``fp32_path``: weights per channel, activations quantized at run time.
+
+    Weights are uint8 like the activations (U8U8): with int8 weights, x86 CPUs
+    without VNNI saturate in the u8 x s8 kernels, and the INT8-vs-FP32 cosine of
+    the e5 student drops from 0.9997 to 0.997 (0.995 to 0.955 on mean-centred
+    embeddings), measured on the factory's check sentences.
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     int8_path = Path(int8_path)
@@ -23,8 +29,8 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> Path:
         model_input=str(fp32_path),
         model_output=str(int8_path),
         op_types_to_quantize=QUANTIZED_OPS,
-        weight_type=QuantType.QInt8,
-        per_channel=False,
+        weight_type=QuantType.QUInt8,
+        per_channel=True,
         extra_options={"MatMulConstBOnly": True},
     )
     logger.info("Quantized %s -> %s (%.1f MB)", fp32_path, int8_path, int8_path.stat().st_size / 1e6)
@@ -32,7 +38,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path) -> Path:
 
 
 def quantized_initializers(path: Path) -> List[str]:
-    """Names of int8/uint8 initializers in an ONNX file (to check the embedding was quantized)."""
+    """Names of 8-bit initializers in an ONNX file (to check the embedding was quantized)."""
     import onnx
 
     model = onnx.load(str(path))
@@ -50,7 +56,7 @@ def largest_float_initializer(path: Path) -> int:
 
 
 def mean_cosine(a: Dict[str, np.ndarray], b: Dict[str, np.ndarray], mask: np.ndarray) -> Dict[str, float]:
-    """Mean cosine between two runs' sentence embeddings (mean pooled) and between their real tokens."""
+    """Cosines between two runs' sentence embeddings (raw and mean-centred) and between their real tokens."""
 
     def cos(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         x = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
@@ -58,9 +64,12 @@ def mean_cosine(a: Dict[str, np.ndarray], b: Dict[str, np.ndarray], mask: np.nda
         return (x * y).sum(-1)
 
     m = mask.astype(bool)
+    # Centred on a's mean: the common direction all sentences share inflates raw cosines.
+    mean = a[SENTENCE_OUTPUT].mean(0)
     return {
         "sentence_cosine_mean": float(cos(a[SENTENCE_OUTPUT], b[SENTENCE_OUTPUT]).mean()),
         "sentence_cosine_min": float(cos(a[SENTENCE_OUTPUT], b[SENTENCE_OUTPUT]).min()),
+        "centered_cosine_mean": float(cos(a[SENTENCE_OUTPUT] - mean, b[SENTENCE_OUTPUT] - mean).mean()),
         "token_cosine_mean": float(cos(a[TOKEN_OUTPUT][m], b[TOKEN_OUTPUT][m]).mean()),
     }
 

@@ -1,6 +1,8 @@
 """Multilingual check sentences: three meanings, each in the 18 languages."""
 from typing import Dict, List, Tuple
 
+import numpy as np
+
 # lang -> (weather question, cancel-order request, cat statement)
 TRANSLATIONS: Dict[str, Tuple[str, str, str]] = {
     "en": ("How is the weather today?", "Please cancel my last order.", "The cat is sleeping on the sofa."),
@@ -37,3 +39,16 @@ RETRIEVAL: List[Tuple[str, str, str]] = [
 def check_sentences() -> List[str]:
     """All translations, language by language (54 sentences)."""
     return [s for lang in TRANSLATIONS for s in TRANSLATIONS[lang]]
+
+
+def translation_matches(vectors: np.ndarray) -> int:
+    """How many of the 54 check sentences are nearest to their own English translation among the 3 meanings.
+
+    Args:
+        vectors: float array of shape (54, dim), in ``check_sentences()`` order.
+    """
+    langs = list(TRANSLATIONS)
+    v = vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+    v = v.reshape(len(langs), 3, -1)  # (language, meaning, dim)
+    sims = np.einsum("lmd,nd->lmn", v, v[langs.index("en")])
+    return int((sims.argmax(-1) == np.arange(3)).sum())
