@@ -130,7 +130,9 @@ def render_card(manifest: StudentManifest, command: str) -> str:
         "",
         "Library versions: " + ", ".join(f"{k} {v}" for k, v in m.versions.items()) + ".",
         "",
-        "License: the teacher, intfloat/multilingual-e5-small, is MIT-licensed; this derived model is too.",
+        "License: MIT, as the teacher's (intfloat/multilingual-e5-small)."
+        if m.teacher == "intfloat/multilingual-e5-small"
+        else "License: that of the teacher.",
         "",
     ]
     return "\n".join(lines)

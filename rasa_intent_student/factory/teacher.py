@@ -17,10 +17,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TRANSFORMER_MODULE = "sentence_transformers.models.Transformer"
-POOLING_MODULE = "sentence_transformers.models.Pooling"
-
-
 @dataclass
 class Teacher:
     """A transformer and what is needed to turn its tokens into sentence embeddings.
@@ -48,27 +44,31 @@ def _read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def pooling_mode(config: dict, path: Path) -> str:
+    """The pooling a sentence-transformers Pooling config describes (old or new style), if the student can do it."""
+    if "pooling_mode" in config:  # sentence-transformers >= 6
+        mode = str(config["pooling_mode"])
+    else:
+        on = [k[len("pooling_mode_"):] for k, v in config.items() if k.startswith("pooling_mode_") and v]
+        mode = "+".join(m.replace("_tokens", "").replace("_token", "") for m in on) or "mean"
+    if mode not in POOLING_MODES or config.get("include_prompt", True) is False:
+        raise ValueError(
+            f"Pooling config {path} uses pooling '{mode}' (include_prompt={config.get('include_prompt', True)}), "
+            f"which the student cannot reproduce; valid: {POOLING_MODES} over all tokens. Pick another teacher."
+        )
+    return mode
+
+
 def read_st_layout(directory: Path) -> Tuple[Path, str, str]:
     """(transformer subdirectory, pooling mode, prompt prefix) of a sentence-transformers directory."""
     modules = _read_json(directory / "modules.json")
-    transformer_dir, pooling = directory, "mean"
-    if not isinstance(modules, list):
-        modules = []
-    for module in modules:
+    transformer_dir, pooling = directory, "mean"  # a plain Hugging Face dir: mean pooling
+    for module in modules if isinstance(modules, list) else []:
         kind, path = module.get("type", ""), module.get("path", "")
         if kind.endswith("Transformer"):
             transformer_dir = directory / path
         elif kind.endswith("Pooling"):
-            config = _read_json(directory / path / "config.json")
-            if config.get("pooling_mode_cls_token"):
-                pooling = "cls"
-            elif config.get("pooling_mode") in POOLING_MODES:
-                pooling = config["pooling_mode"]
-            elif not config.get("pooling_mode_mean_tokens", True):
-                raise ValueError(
-                    f"Pooling config {directory / path / 'config.json'} uses a mode the student cannot reproduce; "
-                    f"valid modes: {POOLING_MODES}. Pick a teacher with mean or cls pooling."
-                )
+            pooling = pooling_mode(_read_json(directory / path / "config.json"), directory / path / "config.json")
     st_config = _read_json(directory / "config_sentence_transformers.json")
     prompts = st_config.get("prompts") or {}
     prefix = prompts.get(st_config.get("default_prompt_name") or "", "")

@@ -2,10 +2,9 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from rasa_intent_student.constants import INT8_COSINE_FLOOR, MANIFEST_FILE, MODEL_CARD_FILE, STUDENT_FILES
+from rasa_intent_student.constants import INT8_COSINE_FLOOR, MODEL_CARD_FILE, STUDENT_FILES
 from rasa_intent_student.factory import BuildConfig, build_student
 from rasa_intent_student.factory.sentences import check_sentences
 from rasa_intent_student.manifest import StudentManifest
@@ -125,3 +124,37 @@ def test_factory_import_without_torch_says_how_to_install():
     assert result.returncode != 0
     assert 'pip install "rasa-intent-student[factory]"' in result.stderr
     assert "torch" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ({"pooling_mode": "mean", "include_prompt": True}, "mean"),
+        ({"pooling_mode": "cls"}, "cls"),
+        ({"pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False}, "mean"),
+        ({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}, "cls"),
+        ({"pooling_mode": "max"}, None),
+        ({"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True}, None),
+        ({"pooling_mode": "mean", "include_prompt": False}, None),
+    ],
+)
+def test_pooling_mode_reads_old_and_new_configs(tmp_path, config, expected):
+    from rasa_intent_student.factory.teacher import pooling_mode
+
+    if expected is None:
+        with pytest.raises(ValueError, match="cannot reproduce"):
+            pooling_mode(config, tmp_path)
+    else:
+        assert pooling_mode(config, tmp_path) == expected
+
+
+def test_a_saved_sentence_transformers_teacher_is_read_back(tiny_teachers, tmp_path):
+    """A directory written by SentenceTransformer.save (new-style configs) loads as a teacher."""
+    from sentence_transformers import SentenceTransformer
+
+    from rasa_intent_student.factory.teacher import load_teacher
+
+    SentenceTransformer(str(tiny_teachers["bert"]), device="cpu").save(str(tmp_path / "saved"))
+    teacher = load_teacher(str(tmp_path / "saved"), tmp_path)
+    assert (teacher.pooling, teacher.prefix) == ("mean", "query: ")
+    assert teacher.model.config.num_hidden_layers == 4
