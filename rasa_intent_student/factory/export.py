@@ -69,7 +69,8 @@ def export_onnx(model: "PreTrainedModel", path: Path, pooling: str = "mean", ops
     dummy_ids = torch.tensor([[0, 10, 11, 12, 2], [0, 13, 2, 1, 1]], dtype=torch.long)
     dummy_ids = dummy_ids.clamp(max=model.config.vocab_size - 1)
     dummy_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.long)
-    # The legacy (TorchScript) exporter: one self-contained file, no onnxscript needed.
+    # torch >= 2.9 defaults to the dynamo exporter, which needs onnxscript (not a factory
+    # dependency). The legacy TorchScript exporter writes one self-contained file.
     torch.onnx.export(
         _wrapper(model, pooling),
         (dummy_ids, dummy_mask),
