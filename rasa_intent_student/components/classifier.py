@@ -82,7 +82,7 @@ class RouteClassifier(IntentClassifier, GraphComponent):
         """The component's default config (see parent class for full docstring)."""
         return {
             # Inverse L2 regularization strength of the logistic regression.
-            CONFIG_C: 10.0,
+            CONFIG_C: 30.0,
             # lbfgs iterations.
             CONFIG_MAX_ITER: 1000,
             # Fit a softmax temperature on out-of-fold predictions (needs 2+ examples per intent).
@@ -112,7 +112,7 @@ class RouteClassifier(IntentClassifier, GraphComponent):
         validate_student_keys(name, config)
         c = config.get(CONFIG_C)
         if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0:
-            raise InvalidConfigException(f"{name}: {CONFIG_C}={c!r} is invalid; use a positive number such as 10.")
+            raise InvalidConfigException(f"{name}: {CONFIG_C}={c!r} is invalid; use a positive number such as 30.")
         for key, low in ((CONFIG_MAX_ITER, 1), (CONFIG_FOLDS, 2), (CONFIG_RANDOM_STATE, 0), (RANKING_LENGTH, 0)):
             value = config.get(key)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
