@@ -24,6 +24,7 @@ from rasa_intent_student.constants import (
     TOKENIZER_FILE,
 )
 
+from rasa_intent_student.factory.e5_offline import E5_WEIGHTS_NOTE
 from rasa_intent_student.factory.vocab import WORDS_PER_LANGUAGE
 
 logger = logging.getLogger(__name__)
@@ -194,6 +195,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
         else {},
         "vocab_choice": vocab_report,
         "machine": f"{platform.machine()} CPU, {_cores()} cores, no GPU",
+        "teacher_weights": E5_WEIGHTS_NOTE if config.teacher == E5_OFFLINE_TEACHER else str(teacher.directory),
     }
     metrics["build_seconds"] = round(time.time() - start, 1)
     manifest = make_manifest(

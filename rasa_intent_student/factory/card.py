@@ -57,7 +57,7 @@ def render_card(manifest: StudentManifest, command: str) -> str:
         "",
         "| property | value |",
         "|---|---|",
-        f"| teacher | `{m.teacher}` |",
+        f"| teacher | `{m.teacher}`: {x.get('teacher_weights', '')} |",
         f"| layers kept | {list(m.layers_kept)} of {x.get('teacher_layers', '?')} |",
         f"| hidden dim | {m.dim} |",
         f"| parameters | {x.get('parameters', 0):,} (teacher: {x.get('teacher_parameters', 0):,}) |",

