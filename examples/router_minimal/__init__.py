@@ -1,0 +1,1 @@
+"""router_minimal: the smallest bot using StudentFeaturizer + RouteClassifier."""
