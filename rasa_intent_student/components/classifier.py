@@ -1,5 +1,4 @@
 """RouteClassifier: calibrated logistic regression on dense sentence features."""
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -17,7 +16,6 @@ from rasa.shared.exceptions import InvalidConfigException, RasaException
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from rasa.shared.utils.io import raise_warning
 from rasa.utils.tensorflow.constants import FEATURIZERS, RANKING_LENGTH
 
 from rasa_intent_student.components.calibration import (
@@ -25,6 +23,12 @@ from rasa_intent_student.components.calibration import (
     fit_linear,
     fit_temperature,
     out_of_fold_logits,
+)
+from rasa_intent_student.components.route_examples import (
+    check_same_student,
+    encode_route_examples,
+    route_data_fingerprint,
+    route_languages,
 )
 from rasa_intent_student.components.student import (
     check_student_dir,
@@ -42,10 +46,7 @@ from rasa_intent_student.constants import (
     CONFIG_MODEL,
     CONFIG_THREADS,
     DEFAULT_BATCH_SIZE,
-    LANGUAGES,
-    ROUTES,
 )
-from rasa_intent_student.routes import RouteExample, available_languages, load_routes
 
 logger = logging.getLogger(__name__)
 
@@ -54,17 +55,22 @@ CONFIG_MAX_ITER = "max_iter"
 CONFIG_CALIBRATE = "calibrate"
 CONFIG_FOLDS = "calibration_folds"
 CONFIG_RANDOM_STATE = "random_state"
-# Cosine below which the bot's sentence features cannot come from the classifier's `model`.
-SAME_STUDENT_MIN_COSINE = 0.99
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class RouteClassifier(IntentClassifier, GraphComponent):
     """Predicts intents with a calibrated multinomial logistic regression on dense sentence features.
 
-    Confidences are temperature-scaled on held-out folds, so that thresholds such
-    as FallbackClassifier's mean what they say. With ``add_route_examples`` the
-    package's multilingual action/recall/other examples join the bot's own.
+    - Features: the dense sentence features of TEXT (concatenated over featurizers,
+      as Rasa combines them; ``featurizers`` selects some). Sparse features are ignored.
+    - Confidences are temperature-scaled on out-of-fold logits, so that thresholds
+      such as FallbackClassifier's mean what they say.
+    - ``add_route_examples`` adds the package's multilingual examples to the bot's
+      intents named action/recall/other (only those the bot defines; other intents
+      are left alone, and a bot with none of the three gets a warning). The examples
+      are encoded by the student of this component's ``model`` key, which must equal
+      the StudentFeaturizer's: training checks that it reproduces the bot's features.
+    - Persisted as weights (.npz) and labels/temperature (.json), without pickle.
     """
 
     @classmethod
@@ -118,36 +124,21 @@ class RouteClassifier(IntentClassifier, GraphComponent):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InvalidConfigException(f"{name}: {key}={value!r} is invalid; use an integer >= {low}.")
         if not isinstance(config.get(CONFIG_CALIBRATE), bool):
-            raise InvalidConfigException(f"{name}: {CONFIG_CALIBRATE}={config.get(CONFIG_CALIBRATE)!r}; use true or false.")
+            value = config.get(CONFIG_CALIBRATE)
+            raise InvalidConfigException(f"{name}: {CONFIG_CALIBRATE}={value!r}; use true or false.")
         if not isinstance(config.get(FEATURIZERS), list):
-            raise InvalidConfigException(f"{name}: {FEATURIZERS}={config.get(FEATURIZERS)!r}; use a list of featurizer names.")
-        cls.route_languages(config)
-
-    @classmethod
-    def route_languages(cls, config: Dict[Text, Any]) -> List[str]:
-        """Language codes that ``add_route_examples`` selects (empty: none)."""
-        value = config.get(CONFIG_ADD_ROUTE_EXAMPLES)
-        if value is False or value is None:
-            return []
-        if value is True:
-            return available_languages("train")
-        codes = [value] if isinstance(value, str) else value
-        if isinstance(codes, list) and codes and all(c in LANGUAGES for c in codes):
-            return list(codes)
-        raise InvalidConfigException(
-            f"{cls.__name__}: {CONFIG_ADD_ROUTE_EXAMPLES}={value!r} is invalid; use false, true, "
-            f"or a list of language codes from {list(LANGUAGES)}."
-        )
+            value = config.get(FEATURIZERS)
+            raise InvalidConfigException(f"{name}: {FEATURIZERS}={value!r}; use a list of featurizer names.")
+        route_languages(name, config.get(CONFIG_ADD_ROUTE_EXAMPLES))
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
         """With route examples, a hash of the student and of the route data, which the graph does not see."""
-        languages = cls.route_languages({**cls.get_default_config(), **config})
+        languages = route_languages(cls.__name__, config.get(CONFIG_ADD_ROUTE_EXAMPLES))
         if not languages:
             return None
-        rows = json.dumps(load_routes("train", languages), ensure_ascii=False)
-        digest = hashlib.sha256(rows.encode("utf-8")).hexdigest()
-        return f"{student_fingerprint(resolve_model_dir(config.get(CONFIG_MODEL)))}:{digest}"
+        student = student_fingerprint(resolve_model_dir(config.get(CONFIG_MODEL)))
+        return f"{student}:{route_data_fingerprint(languages)}"
 
     def __init__(
         self,
@@ -198,36 +189,14 @@ class RouteClassifier(IntentClassifier, GraphComponent):
         return x, intents, texts
 
     def _route_examples(self, intents: List[str], texts: List[str], x: np.ndarray) -> Tuple[np.ndarray, List[str]]:
-        """Features and labels of the shipped examples for the bot's route intents."""
-        languages = self.route_languages(self.config)
-        wanted = sorted(set(intents) & set(ROUTES))
+        """Features (m, dim) and labels of the shipped examples for the bot's route intents."""
+        name = self.__class__.__name__
+        languages = route_languages(name, self.config[CONFIG_ADD_ROUTE_EXAMPLES])
         if not languages:
             return np.zeros((0, x.shape[1]), np.float32), []
-        if not wanted:
-            raise_warning(
-                f"{self.__class__.__name__}: {CONFIG_ADD_ROUTE_EXAMPLES} is set but the bot has none of the intents "
-                f"{list(ROUTES)}; no route examples were added. Rename your intents to use them."
-            )
-            return np.zeros((0, x.shape[1]), np.float32), []
-        own = set(texts)
-        rows: List[RouteExample] = [r for r in load_routes("train", languages) if r.label in wanted and r.text not in own]
-        name = self.__class__.__name__
         encoder = load_encoder(name, check_student_dir(name, self.config[CONFIG_MODEL]), self.config)
-        cosine = -1.0
-        if x.shape[1] == encoder.dim:
-            check = encoder.encode(texts[:8])
-            norms = np.maximum(np.linalg.norm(x[:8], axis=1) * np.linalg.norm(check, axis=1), 1e-12)
-            cosine = float(((check * x[:8]).sum(axis=1) / norms).min())
-        if cosine < SAME_STUDENT_MIN_COSINE:
-            raise InvalidConfigException(
-                f"{name}: {CONFIG_ADD_ROUTE_EXAMPLES} needs sentence features from the same student as its "
-                f"`{CONFIG_MODEL}` ({encoder.model_dir}, dim {encoder.dim}), but the features have dim {x.shape[1]} "
-                f"and cosine {cosine:.3f} to it. Set RouteClassifier `{CONFIG_MODEL}` to the StudentFeaturizer's "
-                f"`{CONFIG_MODEL}`, and `{FEATURIZERS}` to the StudentFeaturizer's alias if other dense featurizers run."
-            )
-        logger.info(f"Adding {len(rows)} route examples ({', '.join(languages)}) for intents {wanted}.")
-        features = encoder.encode([r.text for r in rows], batch_size=self.config[CONFIG_BATCH_SIZE])
-        return features, [r.label for r in rows]
+        check_same_student(name, encoder, x, texts)
+        return encode_route_examples(name, encoder, languages, intents, texts, self.config[CONFIG_BATCH_SIZE])
 
     def train(self, training_data: TrainingData) -> Resource:
         """Fits the logistic regression, then its temperature on out-of-fold logits."""
