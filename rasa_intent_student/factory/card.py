@@ -121,7 +121,9 @@ def render_card(manifest: StudentManifest, command: str) -> str:
         "```",
         "",
         f"Kept pieces: {vocab.get('special', 0)} special, {vocab.get('script_characters', 0)} single characters of the "
-        f"languages' scripts, {vocab.get('route_train', 0)} more from the route TRAIN utterances, and "
+        f"languages' scripts, "
+        + "".join(f"{v} more pieces of the {k.replace('_script_pieces', '')} script, " for k, v in vocab.items() if k.endswith("_script_pieces"))
+        + f"{vocab.get('route_train', 0)} more from the route TRAIN utterances, "
         f"{vocab.get('frequency_ranked', 0)} ranked by use in wordfreq frequency lists (languages take turns), "
         f"{vocab.get('score_ranked', 0)} by teacher piece score. "
         f"Languages without a wordfreq list: {vocab.get('languages_without_wordlist', [])} (all pieces of their script "

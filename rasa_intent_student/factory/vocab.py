@@ -142,7 +142,9 @@ def choose_pieces(
         if not words:
             no_wordlist.append(lang)
             if lang in LANGUAGE_SCRIPT:
+                before = len(keep)
                 keep |= whole_script_pieces(vocab, LANGUAGE_SCRIPT[lang])
+                report[f"{LANGUAGE_SCRIPT[lang]}_script_pieces"] = len(keep) - before
         counts = _count_pieces(tokenizer, as_texts(lang, words) + train)
         ranked[lang] = [i for i, _ in counts.most_common()]
     before = len(keep)

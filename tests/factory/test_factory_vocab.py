@@ -43,6 +43,7 @@ def test_choose_pieces_keeps_specials_route_pieces_and_hits_the_target(tiny_teac
     vocab = json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
     assert whole_script_pieces(vocab, "thai") <= set(keep)  # no wordfreq list for th
     assert report["languages_without_wordlist"] == ["th"]
+    assert sum(v for k, v in report.items() if isinstance(v, int)) == len(keep)  # every kept piece accounted for
     for text in ("book a table for two", "query: "):
         assert set(tokenizer.encode(text, add_special_tokens=False).ids) <= set(keep), text
     with pytest.raises(ValueError, match="vocab-size"):
