@@ -40,7 +40,10 @@ class ServerError(RuntimeError):
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``port`` now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers do: connections of a previous run in TIME_WAIT must not count as taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
