@@ -101,15 +101,18 @@ def render_card(manifest: StudentManifest, command: str) -> str:
         "## Unknown-token rate after vocabulary pruning",
         "",
         "On text not used to choose the pieces: the route DEV split when present, else held-out words "
-        "(every 10th word of the wordfreq list). Token ratio: pruned / teacher tokens for the same text.",
+        "(every 10th word of the wordfreq list); the last three columns always use the held-out words "
+        "(none for languages without a list). Token ratio: pruned / teacher tokens for the same text.",
         "",
-        "| language | source | texts | unk rate | teacher unk rate | token ratio |",
-        "|---|---|---|---|---|---|",
+        "| language | source | texts | unk rate | teacher unk rate | token ratio | held-out words | unk rate | token ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for lang, row in x.get("unk_rate", {}).items():
+        held = row.get("held_out_words") or {}
         lines.append(
             f"| {lang} | {row.get('source')} | {row.get('texts')} | {_fmt(row.get('unk_rate'))} | "
-            f"{_fmt(row.get('teacher_unk_rate'))} | {row.get('token_ratio')} |"
+            f"{_fmt(row.get('teacher_unk_rate'))} | {row.get('token_ratio')} | {held.get('texts', 0)} | "
+            f"{_fmt(held.get('unk_rate'))} | {held.get('token_ratio', 'n/a')} |"
         )
     vocab = x.get("vocab_choice", {})
     lines += [

@@ -178,6 +178,17 @@ def choose_pieces(
     return sorted(keep), report
 
 
+def _unk_stats(pruned, full, unk_id: int, texts: Sequence[str]) -> Dict[str, float]:
+    p = pruned.encode_batch(list(texts), add_special_tokens=False)
+    f = full.encode_batch(list(texts), add_special_tokens=False)
+    n_p, n_f = sum(len(e.ids) for e in p), sum(len(e.ids) for e in f)
+    return {
+        "unk_rate": round(sum(e.ids.count(unk_id) for e in p) / max(n_p, 1), 5),
+        "teacher_unk_rate": round(sum(e.ids.count(unk_id) for e in f) / max(n_f, 1), 5),
+        "token_ratio": round(n_p / max(n_f, 1), 3),
+    }
+
+
 def unk_rates(
     tokenizer_path: Path,
     full_tokenizer_path: Path,
@@ -187,8 +198,9 @@ def unk_rates(
 ) -> Dict[str, Dict[str, object]]:
     """Per language: share of ``<unk>`` tokens and tokens per text relative to the full tokenizer.
 
-    Measured on the route DEV split when present, else on held-out frequency-list
-    words (never on text used to choose pieces).
+    The headline figures use the route DEV split when present, else held-out
+    frequency-list words; ``held_out_words`` always holds the latter (empty for
+    languages without a list). Neither text was used to choose pieces.
     """
     from tokenizers import Tokenizer
 
@@ -196,22 +208,14 @@ def unk_rates(
     unk_id = pruned.token_to_id("<unk>")
     out: Dict[str, Dict[str, object]] = {}
     for lang in languages:
-        texts, source = route_texts(route_dir, "dev", lang), "route-dev"
-        if not texts:
-            texts, source = as_texts(lang, split_words(wordfreq_words(lang, words_per_language))[1]), "held-out-words"
-        if not texts:
-            out[lang] = {"source": "none", "unk_rate": None, "token_ratio": None, "texts": 0}
-            continue
-        p = pruned.encode_batch(texts, add_special_tokens=False)
-        f = full.encode_batch(texts, add_special_tokens=False)
-        n_p = sum(len(e.ids) for e in p)
-        unk = sum(e.ids.count(unk_id) for e in p)
-        full_unk = sum(e.ids.count(unk_id) for e in f)
-        out[lang] = {
-            "source": source,
-            "texts": len(texts),
-            "unk_rate": round(unk / max(n_p, 1), 5),
-            "teacher_unk_rate": round(full_unk / max(sum(len(e.ids) for e in f), 1), 5),
-            "token_ratio": round(n_p / max(sum(len(e.ids) for e in f), 1), 3),
-        }
+        dev = route_texts(route_dir, "dev", lang)
+        held = as_texts(lang, split_words(wordfreq_words(lang, words_per_language))[1])
+        held_stats = {"texts": len(held), **_unk_stats(pruned, full, unk_id, held)} if held else {}
+        if dev:
+            row = {"source": "route-dev", "texts": len(dev), **_unk_stats(pruned, full, unk_id, dev)}
+        elif held:
+            row = {"source": "held-out-words", **held_stats}
+        else:
+            row = {"source": "none", "texts": 0, "unk_rate": None, "teacher_unk_rate": None, "token_ratio": None}
+        out[lang] = {**row, "held_out_words": held_stats}
     return out

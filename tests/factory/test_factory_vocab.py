@@ -62,5 +62,6 @@ def test_unk_rates_are_measured_on_dev_or_held_out_words(tiny_teachers, route_di
     assert rates["en"]["source"] == "route-dev" and rates["en"]["unk_rate"] > 0.05
     assert rates["th"]["source"] == "route-dev"
     assert rates["pl"]["source"] == "held-out-words" and rates["pl"]["texts"] == 20
+    assert rates["en"]["held_out_words"]["texts"] == 20 and rates["th"]["held_out_words"] == {}
     full = unk_rates(path, path, ("en",), route_dir)
     assert full["en"]["unk_rate"] == full["en"]["teacher_unk_rate"] and full["en"]["token_ratio"] == 1.0
