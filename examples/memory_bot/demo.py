@@ -192,7 +192,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     previous = signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         return run_demo(parse_args(argv))
-    except ServerError as e:
+    except (ServerError, OSError) as e:  # OSError: a server stopped answering (connection refused, timeout)
         print(f"demo failed: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
