@@ -11,6 +11,7 @@ needs one is skipped, and every sentence is text from the package itself.
 """
 import json
 import logging
+import os
 import random
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -141,7 +142,9 @@ def load_corpus(
             corpus = expand_language(lang, max_per_intent, min_per_intent, seed)
             if path:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(corpus, ensure_ascii=False), encoding="utf-8")
+                partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+                partial.write_text(json.dumps(corpus, ensure_ascii=False), encoding="utf-8")
+                os.replace(partial, path)  # atomic: concurrent runs share the cache
         if len(corpus) < 2:
             logger.warning("Skipping %s: home-assistant-intents has %d intent(s) with >= %d sentences.", lang, len(corpus), min_per_intent)
             continue

@@ -7,6 +7,7 @@ score accuracy on the rest. The score of a language is the mean over seeds.
 import dataclasses
 import hashlib
 import logging
+import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -87,7 +88,10 @@ def cached_embeddings(encoder, texts: List[str], cache_dir: Optional[Path], fing
         return np.load(path)
     embeddings = encoder.encode(texts)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(path, embeddings)
+    # Write then rename: a concurrent bench never reads a half-written file.
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
+    np.save(partial, embeddings)
+    os.replace(partial, path)
     return embeddings
 
 

@@ -57,7 +57,7 @@ def format_rasa(rows: List[dict]) -> str:
     """Rasa train + parse table and the DIET / student ratios."""
     table = format_table(
         ["pipeline", "train rows", "train s", "parse p50 ms", "parse p90 ms", "parse p99 ms", "accuracy", "macro-F1",
-         "model .tar.gz MB", "peak RSS MiB"],
+         "model .tar.gz MB", "peak RSS MiB (train+parse)"],
         [[r["pipeline"], r["train_n"], f"{r['train_s']:.1f}", f"{r['parse_ms']['p50']:.2f}", f"{r['parse_ms']['p90']:.2f}",
           f"{r['parse_ms']['p99']:.2f}", r["accuracy"], r["macro_f1"], f"{r['model_mb']:.1f}", f"{r['peak_rss_mb']:.0f}"]
          for r in rows],
