@@ -6,7 +6,6 @@ Run from the repository root:
 import argparse
 import logging
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -32,6 +31,7 @@ REPO_ROOT = BOT_DIR.parents[1]
 DEFAULT_DEMO_DIR = REPO_ROOT / ".demo" / "memory_bot"
 RASA_PORT_ENV = "MEMORY_BOT_RASA_PORT"
 ACTION_PORT_ENV = "MEMORY_BOT_ACTION_PORT"
+DEMO_MODEL_NAME = "memory_bot"
 
 
 class Turn(NamedTuple):
@@ -118,7 +118,6 @@ class DemoArgs:
     action_port: int
     demo_dir: Path
     keep_memory: bool
-    retrain: bool
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> DemoArgs:
@@ -131,9 +130,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> DemoArgs:
     parser.add_argument("--demo-dir", type=Path, default=DEFAULT_DEMO_DIR,
                         help="logs, endpoints.yml and the memory db (default .demo/memory_bot)")
     parser.add_argument("--keep-memory", action="store_true", help="keep the memory db of a previous demo run")
-    parser.add_argument("--retrain", action="store_true", help="train even when the newest model is up to date")
     a = parser.parse_args(argv)
-    return DemoArgs(a.rasa_port, a.action_port, a.demo_dir.resolve(), a.keep_memory, a.retrain)
+    return DemoArgs(a.rasa_port, a.action_port, a.demo_dir.resolve(), a.keep_memory)
 
 
 def raise_interrupt(signum: int, frame: object) -> None:
@@ -153,10 +151,9 @@ def run_demo(args: DemoArgs, out=sys.stdout) -> int:
     if not args.keep_memory and db.exists():
         db.unlink()
 
-    print(f"Training {BOT_DIR.relative_to(REPO_ROOT)} (skipped by Rasa when up to date)…", file=out, flush=True)
-    if args.retrain:
-        shutil.rmtree(BOT_DIR / "models", ignore_errors=True)
-    model = train(BOT_DIR, log_path=args.demo_dir / "train.log")
+    print(f"Training {BOT_DIR.relative_to(REPO_ROOT)} (unchanged parts come from Rasa's cache)…", file=out, flush=True)
+    # One archive, overwritten: every run packs a new ~25 MB model even when all comes from the cache.
+    model = train(BOT_DIR, log_path=args.demo_dir / "train.log", fixed_name=DEMO_MODEL_NAME)
     timings["train"] = time.perf_counter() - t0
 
     servers = BotServers(model=model, work_dir=args.demo_dir, rasa_port=args.rasa_port,

@@ -74,14 +74,20 @@ def latest_model(models_dir: Path) -> Optional[Path]:
     return models[-1] if models else None
 
 
-def train(bot_dir: Path = BOT_DIR, out_dir: Optional[Path] = None, log_path: Optional[Path] = None) -> Path:
-    """Run plain ``rasa train`` in ``bot_dir``; Rasa skips it when the newest model is up to date.
+def train(bot_dir: Path = BOT_DIR, out_dir: Optional[Path] = None, log_path: Optional[Path] = None,
+          fixed_name: Optional[str] = None) -> Path:
+    """Run plain ``rasa train`` in ``bot_dir``; Rasa restores unchanged components from its cache.
+
+    Args:
+        fixed_name: overwrite ``<out_dir>/<fixed_name>.tar.gz`` instead of adding a dated archive.
 
     Returns:
         The newest model archive in ``out_dir`` (default ``bot_dir/models``).
     """
     out_dir = Path(out_dir or bot_dir / "models")
     cmd = [sys.executable, "-m", "rasa", "train", "--out", str(out_dir)]
+    if fixed_name:
+        cmd += ["--fixed-model-name", fixed_name]
     logger.info("Training: %s (in %s)", " ".join(cmd), bot_dir)
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
     try:
