@@ -29,6 +29,7 @@ from rasa_intent_student.constants import (
     CONFIG_MODEL,
     CONFIG_THREADS,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_FEATURIZER_THREADS,
 )
 from rasa_intent_student.encoder import StudentEncoder, TokenEmbeddings, iter_batch
 
@@ -92,8 +93,9 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
             CONFIG_BATCH_SIZE: DEFAULT_BATCH_SIZE,
             # Tokens per text, specials included; longer texts are truncated. null: the student's limit.
             CONFIG_MAX_SEQ_LENGTH: None,
-            # onnxruntime intra-op threads; null: onnxruntime's default (all cores).
-            CONFIG_THREADS: None,
+            # onnxruntime intra-op threads; null: onnxruntime's default (all cores). 1 gives the
+            # lowest parse latency for one message at a time (see constants.DEFAULT_FEATURIZER_THREADS).
+            CONFIG_THREADS: DEFAULT_FEATURIZER_THREADS,
         }
 
     @classmethod
