@@ -1,4 +1,5 @@
 """RouteClassifier: calibrated logistic regression on dense sentence features."""
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -247,9 +248,7 @@ class RouteClassifier(IntentClassifier, GraphComponent):
         if self.model is None:
             return
         with self._model_storage.write_to(self._resource) as directory:
-            np.savez(Path(directory) / CLASSIFIER_WEIGHTS_FILE, weights=self.model.weights, bias=self.model.bias)
-            meta = {"labels": self.model.labels, "temperature": self.model.temperature, "dim": int(self.model.weights.shape[1])}
-            (Path(directory) / CLASSIFIER_META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), "utf-8")
+            write_model(self.model, Path(directory))
 
     @classmethod
     def load(
@@ -261,12 +260,37 @@ class RouteClassifier(IntentClassifier, GraphComponent):
         **kwargs: Any,
     ) -> "RouteClassifier":
         """Loads the trained weights (see parent class for full docstring)."""
-        try:
-            with model_storage.read_from(resource) as directory:
-                meta = json.loads((Path(directory) / CLASSIFIER_META_FILE).read_text("utf-8"))
-                with np.load(Path(directory) / CLASSIFIER_WEIGHTS_FILE, allow_pickle=False) as arrays:
-                    model = LinearModel(arrays["weights"], arrays["bias"], list(meta["labels"]), float(meta["temperature"]))
-        except (ValueError, FileNotFoundError):
-            logger.debug(f"Resource '{resource.name}' holds no trained {cls.__name__}; creating an untrained one.")
-            return cls.create(config, model_storage, resource, execution_context)
+        with contextlib.ExitStack() as stack:
+            try:
+                directory = Path(stack.enter_context(model_storage.read_from(resource)))
+            except ValueError:  # only a missing resource; damaged files must raise
+                logger.debug(f"Resource '{resource.name}' holds no trained {cls.__name__}; creating an untrained one.")
+                return cls.create(config, model_storage, resource, execution_context)
+            if not (directory / CLASSIFIER_META_FILE).is_file():  # trained on no examples
+                return cls.create(config, model_storage, resource, execution_context)
+            model = read_model(directory)
         return cls(config, execution_context.node_name, model_storage, resource, model)
+
+
+def write_model(model: LinearModel, directory: Path) -> None:
+    """Weights and bias as .npz, labels and temperature as .json."""
+    np.savez(directory / CLASSIFIER_WEIGHTS_FILE, weights=model.weights, bias=model.bias)
+    meta = {"labels": model.labels, "temperature": model.temperature, "dim": int(model.weights.shape[1])}
+    (directory / CLASSIFIER_META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), "utf-8")
+
+
+def read_model(directory: Path) -> LinearModel:
+    """Inverse of ``write_model``; a damaged file raises RasaException naming it."""
+    try:
+        meta = json.loads((directory / CLASSIFIER_META_FILE).read_text("utf-8"))
+        with np.load(directory / CLASSIFIER_WEIGHTS_FILE, allow_pickle=False) as arrays:
+            weights, bias = arrays["weights"], arrays["bias"]
+        labels, temperature = list(meta["labels"]), float(meta["temperature"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RasaException(f"RouteClassifier: damaged model files in {directory}: {e!r}. Retrain the model.") from e
+    if weights.shape != (len(labels), meta.get("dim", weights.shape[1])) or bias.shape != (len(labels),):
+        raise RasaException(
+            f"RouteClassifier: {directory} holds weights {weights.shape} and bias {bias.shape} for {len(labels)} "
+            "labels. Retrain the model."
+        )
+    return LinearModel(weights, bias, labels, temperature)

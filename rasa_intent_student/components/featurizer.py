@@ -1,4 +1,5 @@
 """StudentFeaturizer: dense sentence and token features from the ONNX student, for any Rasa 3.6 pipeline."""
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text, Tuple, Type
@@ -147,13 +148,14 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
     ) -> "StudentFeaturizer":
         """Loads the student copied into the model at training time (see parent class for full docstring)."""
         config = {**cls.get_default_config(), **config}
-        try:
-            with model_storage.read_from(resource) as directory:
-                # The encoder reads every file while loading: nothing refers to `directory` afterwards.
-                return cls(config, execution_context.node_name, model_storage, resource, Path(directory))
-        except ValueError:
-            logger.debug(f"Resource '{resource.name}' holds no student; using the configured one.")
-            return cls.create(config, model_storage, resource, execution_context)
+        with contextlib.ExitStack() as stack:
+            try:
+                directory = stack.enter_context(model_storage.read_from(resource))
+            except ValueError:  # only a missing resource; a damaged student must raise, not be swapped
+                logger.debug(f"Resource '{resource.name}' holds no student; using the configured one.")
+                return cls.create(config, model_storage, resource, execution_context)
+            # The encoder reads every file while loading: nothing refers to `directory` afterwards.
+            return cls(config, execution_context.node_name, model_storage, resource, Path(directory))
 
     def train(self, training_data: TrainingData) -> Resource:
         """Copies the student files into the model so that the archive is self-contained."""

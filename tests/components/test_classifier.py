@@ -159,3 +159,11 @@ def test_fingerprint_covers_route_data_only_when_used(student_dir):
     english = RouteClassifier.fingerprint_addon({"add_route_examples": ["en"], "model": str(student_dir)})
     spanish = RouteClassifier.fingerprint_addon({"add_route_examples": ["es"], "model": str(student_dir)})
     assert english and spanish and english != spanish
+
+
+def test_damaged_model_files_raise(featurizer, featurized, model_storage, execution_context):
+    resource = create(model_storage, execution_context).train(featurized)
+    with model_storage.read_from(resource) as directory:
+        (directory / CLASSIFIER_META_FILE).write_text("{not json")
+    with pytest.raises(RasaException, match="damaged model files.*Retrain"):
+        RouteClassifier.load(RouteClassifier.get_default_config(), model_storage, resource, execution_context)

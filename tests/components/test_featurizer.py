@@ -187,3 +187,12 @@ def test_max_seq_length_above_student_limit_raises(create_featurizer, encoder):
         pytest.skip("student already allows the maximum")
     with pytest.raises(InvalidConfigException, match=f"exceeds the student's limit of {limit}"):
         create_featurizer({"max_seq_length": limit + 1})
+
+
+def test_damaged_stored_student_raises_instead_of_swapping(student_copy, model_storage, execution_context):
+    config = {**StudentFeaturizer.get_default_config(), "model": str(student_copy)}
+    resource = StudentFeaturizer.create(config, model_storage, Resource("f"), execution_context).train(TrainingData())
+    with model_storage.read_from(resource) as directory:
+        (directory / "tokenizer.json").unlink()
+    with pytest.raises(InvalidConfigException, match="tokenizer.json not found"):
+        StudentFeaturizer.load(config, model_storage, resource, execution_context)
