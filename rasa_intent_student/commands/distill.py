@@ -26,7 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, default=0, help="optimizer steps (0: size the run to --max-minutes from the measured speed)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--pair-weight", type=float, default=1.0, help="weight of the pairwise-cosine loss (MSE weight is 1)")
+    p.add_argument("--warmup-steps", type=int, default=50, help="linear warmup; with --max-steps 0 the speed is measured over it")
+    p.add_argument("--mse-weight", type=float, default=1.0, help="weight of the embedding MSE loss")
+    p.add_argument("--pair-weight", type=float, default=1.0, help="weight of the in-batch pairwise-cosine loss")
     p.add_argument("--matryoshka", type=int, nargs="*", default=[], help="embedding prefixes to average the loss over, e.g. 384 256 128")
     p.add_argument("--max-seq-length", type=int, default=DISTILL_MAX_SEQ_LENGTH)
     p.add_argument("--eval-interval", type=int, default=250)
@@ -71,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_steps=args.max_steps,
         lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        mse_weight=args.mse_weight,
         pair_weight=args.pair_weight,
         matryoshka_dims=tuple(args.matryoshka),
         eval_interval=args.eval_interval,
