@@ -30,11 +30,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install $(PIP_FLAGS) -e ".[rasa,eval,dev]"
 	@touch $@
 
+# torch goes first and pinned: 2.13.0 is the CPU wheel on local disk; an unpinned torch pulls a CUDA build.
 $(FACTORY)/.installed: setup.cfg pyproject.toml
 	@test -n "$(PYTHON311)" || { scripts/find-python 3.11; exit 1; }
 	@test -x $(FPY) || $(PYTHON311) -m venv $(FACTORY)
 	$(FPY) -m pip install $(PIP_FLAGS) --upgrade pip
-	# torch first and pinned: 2.13.0 is the CPU wheel on local disk; an unpinned torch pulls a CUDA build.
 	$(FPY) -m pip install $(PIP_FLAGS) torch==2.13.0
 	$(FPY) -m pip install $(PIP_FLAGS) -e ".[factory,eval,dev]"
 	@touch $@
