@@ -51,7 +51,11 @@ class DistillConfig:
         max_seq_length: tokens per text (corpus texts are short).
         batch_size, max_steps, lr, warmup_steps, weight_decay, grad_clip: the optimisation.
             ``max_steps=0`` sizes the run to ``max_minutes`` from the speed measured during warmup.
-        mse_weight, pair_weight: weights of the embedding MSE and the pairwise-cosine loss.
+        mse_weight, pair_weight: weights of the embedding MSE and the pairwise-cosine loss. Defaults are
+            the best measured on the few-shot intent benchmark (2-core CPU runs, same corpus): MSE-only-ish
+            (1, 1) 0.698 mean accuracy, (1, 30) 0.721, (0, 30) 0.747; the pruned student scores 0.749.
+            Matching absolute directions pulls embeddings to the teacher's mean direction; the LR benchmark
+            only sees the similarity structure.
         matryoshka_dims: prefixes of the embedding the losses are averaged over (() = full dim only).
         eval_fraction: share of the corpus held out for evaluation.
         eval_interval: steps between evaluations (and checkpoints).
@@ -67,12 +71,12 @@ class DistillConfig:
     max_seq_length: int = DISTILL_MAX_SEQ_LENGTH
     batch_size: int = 32
     max_steps: int = 0
-    lr: float = 3e-4
+    lr: float = 4e-4
     warmup_steps: int = 50
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    mse_weight: float = 1.0
-    pair_weight: float = 1.0
+    mse_weight: float = 0.0
+    pair_weight: float = 30.0
     matryoshka_dims: Tuple[int, ...] = ()
     eval_fraction: float = 0.02
     eval_interval: int = 250
