@@ -48,6 +48,11 @@ INT8_COSINE_FLOOR = 0.98  # mean cosine, INT8 vs FP32 student, on multilingual s
 ONNX_PARITY_ATOL = 1e-4  # FP32 ONNX vs PyTorch
 ONNX_OPSET = 17
 
+# The router: class-balanced logistic regression on unit-norm sentence embeddings, shared by
+# RouteClassifier and `evaluate`. Weak L2 (large C), as the routes are close in embedding space.
+ROUTER_C = 30.0
+ROUTER_MAX_ITER = 1000
+
 # Rasa component config keys (StudentFeaturizer, RouteClassifier).
 CONFIG_MODEL = "model"
 CONFIG_BATCH_SIZE = "batch_size"
@@ -60,8 +65,6 @@ CLASSIFIER_WEIGHTS_FILE = "route_classifier.npz"
 CLASSIFIER_META_FILE = "route_classifier.json"
 
 # Evaluation and benchmarks (rasa-intent-student evaluate / bench).
-EVAL_ROUTER_C = 10.0  # LR on unit-norm embeddings: weak L2, as the routes are close in embedding space
-EVAL_ROUTER_MAX_ITER = 1000
 QUALITY_SHOTS = 8  # training examples per intent, as in few-shot MTEB classification
 QUALITY_SEEDS = (0, 1, 2, 3, 4)
 QUALITY_MAX_PER_INTENT = 32  # sentences expanded per intent and language (shots + test)

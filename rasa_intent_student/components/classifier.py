@@ -47,6 +47,8 @@ from rasa_intent_student.constants import (
     CONFIG_MODEL,
     CONFIG_THREADS,
     DEFAULT_BATCH_SIZE,
+    ROUTER_C,
+    ROUTER_MAX_ITER,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,9 +91,9 @@ class RouteClassifier(IntentClassifier, GraphComponent):
         """The component's default config (see parent class for full docstring)."""
         return {
             # Inverse L2 regularization strength of the logistic regression.
-            CONFIG_C: 30.0,
+            CONFIG_C: ROUTER_C,
             # lbfgs iterations.
-            CONFIG_MAX_ITER: 1000,
+            CONFIG_MAX_ITER: ROUTER_MAX_ITER,
             # Fit a softmax temperature on out-of-fold predictions (needs 2+ examples per intent).
             CONFIG_CALIBRATE: True,
             # Folds for that calibration (fewer if an intent has fewer examples).
