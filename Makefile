@@ -26,7 +26,7 @@ setup: $(VENV)/.installed $(FACTORY)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@test -n "$(PYTHON310)" || { scripts/find-python 3.10; exit 1; }
 	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
-	$(PY) -m pip install $(PIP_FLAGS) --upgrade "pip<25" "setuptools<70" wheel
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade "pip<25" wheel
 	$(PY) -m pip install $(PIP_FLAGS) -e ".[rasa,eval,dev]"
 	@touch $@
 

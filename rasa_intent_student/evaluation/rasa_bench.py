@@ -148,7 +148,8 @@ def run_in_subprocess(
             "pipeline": pipeline, "train": [list(e) for e in train], "test": [list(e) for e in test],
             "workdir": str(workdir or tmp), "model_dir": model_dir, "diet_epochs": diet_epochs,
         }
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        # A fresh Rasa training cache: a cached component from an earlier run would make training look instant.
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_CACHE_DIRECTORY": str(Path(tmp, "rasa-cache"))}
         proc = subprocess.run(
             [sys.executable, "-m", "rasa_intent_student.evaluation.rasa_bench"],
             input=json.dumps(request, ensure_ascii=False), capture_output=True, text=True, env=env, check=False,
