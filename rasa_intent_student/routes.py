@@ -90,10 +90,7 @@ def load_routes(
     if languages is None:
         codes = available_languages(split, root)
     else:
-        codes = [languages] if isinstance(languages, str) else list(languages)
-        unknown = [c for c in codes if c not in LANGUAGES]
-        if unknown:
-            raise ValueError(f"Unknown language codes {unknown}. Valid codes: {list(LANGUAGES)}.")
+        codes = check_languages([languages] if isinstance(languages, str) else languages)
     examples: List[RouteExample] = []
     for code in codes:
         path = directory / f"{code}.jsonl"
@@ -103,6 +100,15 @@ def load_routes(
             )
         examples.extend(read_jsonl(path, lang=code))
     return examples
+
+
+def check_languages(codes: Iterable[str]) -> List[str]:
+    """Return ``codes`` as a list if each is one of the 18 ``LANGUAGES``; else name the unknown ones."""
+    codes = list(codes)
+    unknown = [c for c in codes if c not in LANGUAGES]
+    if unknown:
+        raise ValueError(f"Unknown language codes {unknown}. Valid codes: {list(LANGUAGES)}.")
+    return codes
 
 
 def _split_dir(split: str, root: Optional[Union[str, Path]]) -> Path:

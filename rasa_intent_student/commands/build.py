@@ -13,6 +13,7 @@ from rasa_intent_student.constants import (
     LANGUAGES,
     ROUTE_DATA_DIR,
 )
+from rasa_intent_student.routes import check_languages
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,9 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rasa_intent_student.factory import BuildConfig, build_student, build_summary
 
-    unknown = sorted(set(args.languages) - set(LANGUAGES))
-    if unknown:
-        raise ValueError(f"Unknown languages {unknown}. Valid codes: {list(LANGUAGES)}.")
+    check_languages(args.languages)
     config = BuildConfig(
         output=args.output,
         teacher=args.teacher,

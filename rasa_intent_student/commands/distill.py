@@ -10,6 +10,7 @@ from rasa_intent_student.constants import (
     E5_OFFLINE_TEACHER,
     LANGUAGES,
 )
+from rasa_intent_student.routes import check_languages
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -62,9 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.describe:
         return describe(args)
 
-    unknown = sorted(set(args.languages) - set(LANGUAGES))
-    if unknown:
-        raise ValueError(f"Unknown languages {unknown}. Valid codes: {list(LANGUAGES)}.")
+    check_languages(args.languages)
     config = DistillConfig(
         output=str(args.output),
         teacher=args.teacher,
