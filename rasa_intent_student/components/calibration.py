@@ -1,4 +1,5 @@
 """Multinomial logistic regression in numpy form, temperature scaling and calibration error."""
+import inspect
 from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -52,10 +53,11 @@ def fit_linear(
     k, dim = len(labels), x.shape[1]
     if k == 1:
         return LinearModel(np.zeros((1, dim), np.float32), np.zeros(1, np.float32), list(labels))
-    clf = LogisticRegression(
-        C=c, max_iter=max_iter, class_weight="balanced", multi_class="multinomial",
-        solver="lbfgs", random_state=random_state,
-    )
+    options = dict(C=c, max_iter=max_iter, class_weight="balanced", solver="lbfgs", random_state=random_state)
+    if "multi_class" in inspect.signature(LogisticRegression).parameters:
+        # Rasa's pin (scikit-learn < 1.2) needs it said; newer releases are multinomial already and dropped it.
+        options["multi_class"] = "multinomial"
+    clf = LogisticRegression(**options)
     clf.fit(x, y, sample_weight=sample_weight)
     weights, bias = clf.coef_, clf.intercept_
     if k == 2:
