@@ -3,6 +3,8 @@ import argparse
 from pathlib import Path
 
 from rasa_intent_student.constants import (
+    DISTILL_DJANGO_PER_LANGUAGE,
+    DISTILL_TEXTS_PER_LANGUAGE,
     DEFAULT_LAYERS_KEPT,
     DISTILL_MAX_MINUTES,
     DISTILL_MAX_SEQ_LENGTH,
@@ -25,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher", default=E5_OFFLINE_TEACHER, help=f"'{E5_OFFLINE_TEACHER}' or a local sentence-transformers directory")
     p.add_argument("--layers", type=int, nargs="+", default=list(DEFAULT_LAYERS_KEPT), help="teacher layers the student keeps")
     p.add_argument("--max-steps", type=int, default=0, help="optimizer steps (0: size the run to --max-minutes from the measured speed)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--warmup-steps", type=int, default=50, help="linear warmup; with --max-steps 0 the speed is measured over it")
     p.add_argument("--mse-weight", type=float, default=0.0, help="weight of the embedding MSE loss (0: best measured on the intent benchmark)")
@@ -35,7 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-interval", type=int, default=250)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--max-minutes", type=float, default=DISTILL_MAX_MINUTES, help="training wall time: stop and checkpoint after it (0: no limit)")
-    p.add_argument("--texts-per-language", type=int, default=1200)
+    p.add_argument("--texts-per-language", type=int, default=DISTILL_TEXTS_PER_LANGUAGE)
+    p.add_argument("--max-django-per-language", type=int, default=DISTILL_DJANGO_PER_LANGUAGE, help="cap on Django catalog strings per language (0: none)")
     p.add_argument("--languages", nargs="+", default=list(LANGUAGES))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/ckpt.pt with its stored config")
@@ -44,6 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", type=Path, default=None, help="with --describe: `bench --json` output whose quality results go in the card")
     p.add_argument("--quality-reference", default="teacher-fp32", help="with --describe: model name the quality ratios are taken against")
     p.add_argument("--command", default="", help="with --describe: the rebuild commands written to the card")
+    p.add_argument("--quality-command", default="", help="with --describe: the command that measured --quality, for the card")
     p.set_defaults(func=run)
 
 
@@ -51,7 +55,7 @@ def describe(args: argparse.Namespace) -> int:
     from rasa_intent_student.factory.distill_card import describe_distilled, load_bench_quality
 
     quality = load_bench_quality(args.quality) if args.quality else None
-    d = describe_distilled(args.describe, args.output, args.command, quality, args.quality_reference)
+    d = describe_distilled(args.describe, args.output, args.command, quality, args.quality_reference, args.quality_command)
     print(f"{args.describe}: distilled {d['steps']} steps, held-out cosine {d['held_out_cosine'][0]:.4f} -> {d['held_out_cosine'][1]:.4f}")
     return 0
 
@@ -80,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         max_minutes=args.max_minutes,
         seed=args.seed,
-        corpus=CorpusConfig(languages=tuple(args.languages), texts_per_language=args.texts_per_language, seed=args.seed),
+        corpus=CorpusConfig(languages=tuple(args.languages), texts_per_language=args.texts_per_language,
+                            max_django_per_language=args.max_django_per_language, seed=args.seed),
     )
     result = distill(config, resume=args.resume, log=print)
     start, end = result["eval_start"], result["eval"]

@@ -47,6 +47,8 @@ def render_card(manifest: StudentManifest, command: str) -> str:
     """Markdown model card from the manifest and its metrics."""
     m, x = manifest, manifest.metrics
     sizes, fid = x.get("sizes", {}), x.get("fidelity", {})
+    # What the build started from: the teacher itself, or (distilled default) the distilled full-vocabulary student.
+    source = x.get("build_source", f"{x.get('teacher_layers', '?')}-layer teacher")
     lines = [
         "# rasa-intent-student default student",
         "",
@@ -90,12 +92,12 @@ def render_card(manifest: StudentManifest, command: str) -> str:
         f"| INT8 vs FP32 student, sentence embeddings | {fid.get('int8_vs_fp32_cosine_mean', 0):.4f} | {fid.get('int8_vs_fp32_cosine_min', 0):.4f} |",
         f"| INT8 vs FP32 student, mean-centred sentence embeddings | {fid.get('int8_vs_fp32_centered_cosine_mean', 0):.4f} | |",
         f"| INT8 vs FP32 student, token embeddings | {fid.get('int8_vs_fp32_token_cosine_mean', 0):.4f} | |",
-        f"| INT8 student vs 12-layer teacher, sentence embeddings | {fid.get('student_vs_teacher_cosine_mean', 0):.4f} | {fid.get('student_vs_teacher_cosine_min', 0):.4f} |",
+        f"| INT8 student vs {source}, sentence embeddings | {fid.get('student_vs_teacher_cosine_mean', 0):.4f} | {fid.get('student_vs_teacher_cosine_min', 0):.4f} |",
         "",
         "Translation check: of the {of} check sentences (3 meanings in 18 languages), how many are nearer to "
-        "their own English translation than to the other two English sentences: teacher {teacher}, FP32 student "
+        "their own English translation than to the other two English sentences: {source} {teacher}, FP32 student "
         "{fp32_student}, INT8 student {int8_student}.".format(
-            **{"of": 0, "teacher": "?", "fp32_student": "?", "int8_student": "?", **fid.get("translation_matches", {})}
+            source=source, **{"of": 0, "teacher": "?", "fp32_student": "?", "int8_student": "?", **fid.get("translation_matches", {})}
         ),
         "",
         "## Unknown-token rate after vocabulary pruning",

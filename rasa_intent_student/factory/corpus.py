@@ -7,6 +7,9 @@ Sources, per language (see ``CORPUS_SOURCES``):
   equal to a dev-split text (after case and space folding) is dropped, whatever its source.
 * ``chatterbot``: the conversations of ``chatterbot-corpus`` (BSD-3-Clause), read as
   YAML files from the installed package.
+* ``django``: Django's user-interface strings as its translators wrote them in each
+  language (BSD-3-Clause), read from the ``.po`` catalogs of the installed package
+  (see ``gettext_texts``): short natural sentences and labels.
 * ``wordfreq``: random n-grams of frequent words (``wordfreq``, Apache-2.0 code,
   CC-BY-SA word lists), ranks drawn log-uniformly so that rare words show up too.
 * ``thai-tnc``: the same n-grams for Thai, which wordfreq lacks, from the Thai
@@ -24,11 +27,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
-from rasa_intent_student.constants import LANGUAGES, ROUTE_DATA_DIR
+from rasa_intent_student.constants import DISTILL_DJANGO_PER_LANGUAGE, DISTILL_TEXTS_PER_LANGUAGE, LANGUAGES, ROUTE_DATA_DIR
+from rasa_intent_student.factory.gettext_texts import django_texts
 
 logger = logging.getLogger(__name__)
 
-CORPUS_SOURCES = ("route-train", "chatterbot", "wordfreq", "thai-tnc")
+CORPUS_SOURCES = ("route-train", "chatterbot", "django", "wordfreq", "thai-tnc")
 # Scripts written without spaces between words.
 NO_SPACE_LANGUAGES = ("zh", "ja", "th")
 CHATTERBOT_LANGUAGES = {
@@ -57,6 +61,7 @@ class CorpusConfig:
         texts_per_language: target size per language; word n-grams fill what the
             route TRAIN split and chatterbot leave.
         max_chatterbot_per_language: cap, so English (4k lines) does not dominate.
+        max_django_per_language: cap on Django catalog strings (0: none).
         top_words: size of the frequency list n-grams draw from.
         min_words, max_words: n-gram length range.
         route_data_dir: root holding ``train/{lang}.jsonl`` (and ``dev/`` to exclude).
@@ -64,8 +69,9 @@ class CorpusConfig:
     """
 
     languages: Tuple[str, ...] = LANGUAGES
-    texts_per_language: int = 1200
+    texts_per_language: int = DISTILL_TEXTS_PER_LANGUAGE
     max_chatterbot_per_language: int = 400
+    max_django_per_language: int = DISTILL_DJANGO_PER_LANGUAGE
     top_words: int = 20000
     min_words: int = 1
     max_words: int = 6
@@ -115,6 +121,15 @@ def chatterbot_texts(languages: Tuple[str, ...] = LANGUAGES) -> Dict[str, Tuple[
     return {lang: tuple(texts) for lang, texts in out.items()}
 
 
+@functools.lru_cache(maxsize=1)
+def django_root() -> Optional[Path]:
+    """The installed ``django`` package (its .po catalogs), or None with a warning."""
+    root = _package_dir("django")
+    if root is None:
+        logger.warning('Django is not installed; the corpus has no Django catalog texts. Run: pip install "Django==5.2.19".')
+    return root
+
+
 def frequent_words(lang: str, n: int) -> Tuple[List[str], str]:
     """The ``n`` most frequent words of ``lang`` and the source they came from."""
     if lang == "th":
@@ -147,7 +162,7 @@ def word_ngrams(words: Sequence[str], lang: str, count: int, config: CorpusConfi
 
 
 def build_corpus(config: CorpusConfig = CorpusConfig()) -> List[CorpusText]:
-    """The distillation corpus: per language, route TRAIN texts, chatterbot, then word n-grams.
+    """The distillation corpus: per language, route TRAIN texts, chatterbot, Django strings, then word n-grams.
 
     Returns:
         de-duplicated texts, none equal to a route dev-split text.
@@ -178,6 +193,9 @@ def build_corpus(config: CorpusConfig = CorpusConfig()) -> List[CorpusText]:
         statements = list(chatter.get(lang, []))
         rng.shuffle(statements)
         n += add(statements, "chatterbot", min(config.max_chatterbot_per_language, config.texts_per_language - n))
+        catalog = django_texts(lang, django_root()) if config.max_django_per_language > 0 else []
+        rng.shuffle(catalog)
+        n += add(catalog, "django", min(config.max_django_per_language, config.texts_per_language - n))
         words, source = frequent_words(lang, config.top_words)
         for _ in range(5 if words else 0):  # duplicates of short n-grams are dropped; a few rounds fill the quota
             if n >= config.texts_per_language:

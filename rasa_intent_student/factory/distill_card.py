@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from rasa_intent_student.constants import LANGUAGES, MODEL_CARD_FILE
+from rasa_intent_student.constants import E5_OFFLINE_TEACHER, LANGUAGES, MODEL_CARD_FILE
 from rasa_intent_student.manifest import StudentManifest
 
 NO_DISTILLATION = "No distillation: the kept weights are the teacher's own."
@@ -70,6 +70,7 @@ def describe_distilled(
     Returns:
         the ``distillation`` metrics written to student.json.
     """
+    from rasa_intent_student.factory.e5_offline import E5_WEIGHTS_NOTE
     from rasa_intent_student.factory.card import render_card
     from rasa_intent_student.factory.distill import CORPUS_MANIFEST_FILE, RESULT_FILE
 
@@ -85,9 +86,13 @@ def describe_distilled(
         "config": {k: config[k] for k in ("layers", "batch_size", "max_steps", "lr", "mse_weight", "pair_weight", "matryoshka_dims", "max_seq_length")},
         "held_out_cosine": [run["eval_start"]["cosine"], run["eval"]["cosine"]],
         "held_out_mse": [run["eval_start"]["mse"], run["eval"]["mse"]],
+        "held_out_pair": [run["eval_start"]["pair"], run["eval"]["pair"]],
         "corpus": {"texts": corpus["texts"], "by_source": corpus["by_source"], "sha256": corpus["sha256"]},
     }
-    metrics = {**manifest.metrics, "distillation": distillation}
+    metrics = {**manifest.metrics, "distillation": distillation, "build_source": "distilled FP32 student (full vocabulary)"}
+    # The build saw the 2-layer distilled model as its teacher; the card's teacher is the real one.
+    metrics.update({k: run[k] for k in ("teacher_layers", "teacher_parameters") if k in run})
+    metrics["teacher_weights"] = f"{E5_WEIGHTS_NOTE if config['teacher'] == E5_OFFLINE_TEACHER else config['teacher']}; distilled on CPU"
     if quality:
         metrics["quality"] = {name: dict(per_lang) for name, per_lang in quality.items()}
     manifest = manifest.replace(teacher=run["teacher"], layers_kept=tuple(config["layers"]), metrics=metrics)
@@ -120,7 +125,8 @@ def distillation_lines(
         "",
         f"Held-out corpus texts (FP32 student before pruning/quantization vs teacher): cosine "
         f"{d['held_out_cosine'][0]:.4f} -> {d['held_out_cosine'][1]:.4f}, MSE (2 - 2 cos) "
-        f"{d['held_out_mse'][0]:.4f} -> {d['held_out_mse'][1]:.4f}.",
+        f"{d['held_out_mse'][0]:.4f} -> {d['held_out_mse'][1]:.4f}; pairwise-cosine loss (what was trained) "
+        f"{d['held_out_pair'][0]:.5f} -> {d['held_out_pair'][1]:.5f}.",
         "",
         f"Corpus: {d['corpus']['texts']:,} texts (sha256 {d['corpus']['sha256'][:12]}); the route dev split and "
         "home-assistant-intents are never used.",

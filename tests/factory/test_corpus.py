@@ -35,13 +35,13 @@ def test_corpus_never_includes_dev_rows(tmp_path):
 
 
 def test_shipped_dev_split_stays_out_of_the_real_corpus():
-    config = CorpusConfig(languages=("en", "ja"), texts_per_language=700, top_words=2000)
+    config = CorpusConfig(languages=("en", "ja"), texts_per_language=900, max_django_per_language=100, top_words=2000)
     corpus = build_corpus(config)
     for lang in config.languages:
         dev = {fold(t) for t in read_route_texts(ROUTE_DATA_DIR, "dev", lang)}
         assert dev, f"no shipped dev rows for {lang}"
         assert not dev & {fold(row.text) for row in corpus if row.lang == lang}
-    assert {row.source for row in corpus} >= {"route-train", "wordfreq"}
+    assert {row.source for row in corpus} >= {"route-train", "chatterbot", "django", "wordfreq"}
 
 
 def test_manifest_counts_and_determinism(route_dir, tmp_path):
