@@ -11,15 +11,17 @@ FPY := $(FACTORY)/bin/python
 PIP_FLAGS := --disable-pip-version-check -q
 PYTEST_FLAGS ?=
 MODEL_DIR := rasa_intent_student/models/default
+DISTILL_DIR := artifacts/distill
+PRUNED_DIR := artifacts/pruned-int8
 
-.PHONY: setup test test-fast test-runtime test-factory model reference demo bench evaluate distill clean help
+.PHONY: setup test test-fast test-runtime test-factory model model-pruned model-card reference demo bench evaluate distill clean help
 
 help:
 	@echo "make setup   create .venv (py3.10, rasa) and .venv-factory (py3.11, torch) and install the package"
 	@echo "make demo    train examples/memory_bot, run rasa + action server, play a multilingual conversation"
 	@echo "make test    the full test suite (both environments, slow tests included)"
-	@echo "make model   rebuild the embedded default student from the offline e5-small teacher"
-	@echo "make bench / make evaluate / make distill / make reference"
+	@echo "make model   rebuild the embedded default student: distill (~30 min), prune the vocabulary, INT8, model card"
+	@echo "make bench / make evaluate / make distill / make model-pruned / make reference"
 
 setup: $(VENV)/.installed $(FACTORY)/.installed
 
@@ -51,11 +53,28 @@ test-fast: setup
 	$(PY) -m pytest tests --ignore=tests/factory -q
 	$(FPY) -m pytest tests/factory -q
 
-model: $(FACTORY)/.installed
-	$(FACTORY)/bin/rasa-intent-student build --teacher e5-small-offline --output $(MODEL_DIR)
+# The shipped default: the distilled 2-layer student (its layers are 0 and 1 of the distilled model, which are
+# the teacher's 0 and 11) through the factory, then its card gets the run and the before/after quality table.
+model: distill model-pruned reference
+	$(FACTORY)/bin/rasa-intent-student build --teacher $(DISTILL_DIR)/student-st --layers 0 1 \
+		--work-dir build/factory-distilled --output $(MODEL_DIR)
+	$(MAKE) model-card
 
+model-card: $(VENV)/.installed $(FACTORY)/.installed
+	mkdir -p artifacts/results
+	$(VENV)/bin/rasa-intent-student bench --models pruned-int8=$(PRUNED_DIR) distilled-int8=$(MODEL_DIR) \
+		teacher-fp32=artifacts/teacher-fp32 --skip-speed --skip-rasa --json > artifacts/results/quality-default.json
+	$(FACTORY)/bin/rasa-intent-student distill --output $(DISTILL_DIR) --describe $(MODEL_DIR) \
+		--quality artifacts/results/quality-default.json --command "make model" \
+		--quality-command "rasa-intent-student bench --models pruned-int8=$(PRUNED_DIR) distilled-int8=$(MODEL_DIR) teacher-fp32=artifacts/teacher-fp32 --skip-speed --skip-rasa"
+
+# The pruned-only student (no distillation): the "before" of the model card.
+model-pruned: $(FACTORY)/.installed
+	test -f $(PRUNED_DIR)/model.onnx || $(FACTORY)/bin/rasa-intent-student build --teacher e5-small-offline --output $(PRUNED_DIR)
+
+# About 30 minutes on 2 cores: corpus, teacher embeddings (cached), training sized to --max-minutes.
 distill: $(FACTORY)/.installed
-	$(FACTORY)/bin/rasa-intent-student distill
+	$(FACTORY)/bin/rasa-intent-student distill --output $(DISTILL_DIR)
 
 demo: $(VENV)/.installed
 	$(PY) -m examples.memory_bot.demo
