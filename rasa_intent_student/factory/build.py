@@ -86,7 +86,8 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(-1)
 
 
-def _params(model: Any) -> int:
+def count_parameters(model: Any) -> int:
+    """Parameters of a Hugging Face encoder, pooler excluded."""
     # The pooler is never used by the student graph; do not count it.
     return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("pooler."))
 
@@ -123,7 +124,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
     texts = verification_texts(config)
     teacher_feeds = make_feeds(teacher.tokenizer_path, texts, prefix, config.max_seq_length)
     teacher_sentence = torch_forward(model, pooling, teacher_feeds)[SENTENCE_OUTPUT]
-    teacher_layers, teacher_params = model.config.num_hidden_layers, _params(model)
+    teacher_layers, teacher_params = model.config.num_hidden_layers, count_parameters(model)
     teacher_vocab, dim = model.get_input_embeddings().weight.shape
 
     keep_layers(model, list(config.layers))
@@ -165,7 +166,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
         "teacher_layers": int(teacher_layers),
         "teacher_parameters": int(teacher_params),
         "teacher_vocab_size": int(teacher_vocab),
-        "parameters": int(_params(model)),
+        "parameters": int(count_parameters(model)),
         "sizes": {
             "fp32": fp32_size,
             "int8": int8_size,

@@ -306,6 +306,7 @@ def distill(
     import torch
     from tqdm import tqdm
 
+    from rasa_intent_student.factory.build import count_parameters
     from rasa_intent_student.factory.teacher import load_teacher
 
     log = log or logger.info
@@ -341,8 +342,7 @@ def distill(
     targets = teacher_embeddings(teacher.model, ids, pad_id, teacher.pooling, cache)
     log(f"teacher embeddings of {len(ids)} texts: {time.time() - started:.0f} s ({cache})")
 
-    teacher_size = {"teacher_layers": int(teacher.model.config.num_hidden_layers),
-                    "teacher_parameters": int(sum(p.numel() for n, p in teacher.model.named_parameters() if not n.startswith("pooler.")))}
+    teacher_size = {"teacher_layers": int(teacher.model.config.num_hidden_layers), "teacher_parameters": count_parameters(teacher.model)}
     student = make_student(teacher.model, config.layers)
     del teacher.model  # the 12-layer teacher is no longer needed
     params = [p for p in student.parameters() if p.requires_grad]
