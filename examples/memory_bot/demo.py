@@ -1,5 +1,8 @@
 """`make demo`: train memory_bot, start both servers on loopback, play a multilingual two-user conversation.
 
+The servers run secured (see servers.py): the users are signed in with tokens minted here, as a
+website's login would mint them.
+
 Run from the repository root:
     python -m examples.memory_bot.demo [--rasa-port 5005] [--action-port 5055] [--demo-dir .demo/memory_bot]
 """
@@ -148,8 +151,11 @@ def run_demo(args: DemoArgs, out=sys.stdout) -> int:
     check_port_free(LOOPBACK, args.action_port, "Action server", "--action-port")
     args.demo_dir.mkdir(parents=True, exist_ok=True)
     db = args.demo_dir / "memory.db"
-    if not args.keep_memory and db.exists():
-        db.unlink()
+    trackers = args.demo_dir / "trackers.db"
+    if not args.keep_memory:
+        for path in (db, trackers):
+            if path.exists():
+                path.unlink()
 
     print(f"Training {BOT_DIR.relative_to(REPO_ROOT)} (unchanged parts come from Rasa's cache)…", file=out, flush=True)
     # One archive, overwritten: every run packs a new ~25 MB model even when all comes from the cache.
@@ -157,8 +163,9 @@ def run_demo(args: DemoArgs, out=sys.stdout) -> int:
     timings["train"] = time.perf_counter() - t0
 
     servers = BotServers(model=model, work_dir=args.demo_dir, rasa_port=args.rasa_port,
-                         action_port=args.action_port, db_path=db)
-    print(f"Starting Rasa on {servers.rasa_url} and actions on {servers.action_url}…", file=out, flush=True)
+                         action_port=args.action_port, db_path=db, tracker_db=trackers)
+    print(f"Starting Rasa on {servers.rasa_url} and actions on {servers.action_url} (random per-run JWT secret, "
+          f"action token and API token; each user's messages carry a token minted for them)…", file=out, flush=True)
     t1 = time.perf_counter()
     try:
         servers.start()

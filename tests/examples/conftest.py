@@ -22,3 +22,21 @@ def memory_env(monkeypatch, tmp_path, student_dir) -> Path:
     monkeypatch.setenv(settings.MODEL_ENV, str(student_dir))
     monkeypatch.delenv(settings.MIN_SIMILARITY_ENV, raising=False)
     return db
+
+
+@pytest.fixture(scope="session")
+def memory_bot_model(tmp_path_factory) -> Path:
+    """memory_bot trained once per test session (Rasa's cache in the bot directory makes reruns quick)."""
+    from examples.memory_bot.servers import BOT_DIR, train
+
+    out = tmp_path_factory.mktemp("memory-bot-model")
+    return train(BOT_DIR, out_dir=out, log_path=out / "train.log", fixed_name="memory_bot")
+
+
+@pytest.fixture(scope="session")
+def local_postgres():
+    """A throwaway PostgreSQL server on 127.0.0.1 (examples/memory_bot/local_services.py), for the session."""
+    from examples.memory_bot.local_services import LocalPostgres
+
+    with LocalPostgres(durable=False) as server:
+        yield server

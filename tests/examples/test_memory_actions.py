@@ -107,3 +107,68 @@ def test_bad_threshold_is_reported_with_its_value(monkeypatch):
     monkeypatch.setenv(settings.MIN_SIMILARITY_ENV, "2")
     with pytest.raises(ValueError, match="outside"):
         settings.min_similarity()
+
+
+def test_rasas_anonymous_sender_touches_no_memory(memory_env):
+    # Rasa names a conversation "default" when a channel gives no sender: that is nobody.
+    assert store_msg("default", "remember that my pin is 1234") == [actions.NO_SENDER]
+    assert lookup("default", "what is my pin?") == [actions.NO_SENDER]
+    assert MemoryStore(memory_env).count() == 0
+
+
+@pytest.mark.parametrize("text", ["remember that my passport number is X123",
+                                  "ricorda che il codice del cancello è 5560",
+                                  "记住我的护照号码是X123"])
+def test_an_explicit_store_request_routed_to_recall_is_stored(memory_env, text):
+    [reply] = lookup("alice", text)
+    assert reply.startswith("Done ✓")
+    assert [e.text for e in MemoryStore(memory_env).events("alice")] == [text]
+
+
+PARCELS = {"IKEA": "4821", "Zalando": "1937", "Amazon": "7702", "Decathlon": "3358", "Apple": "9164",
+           "Lidl": "2049", "H&M": "6613", "Nike": "5286", "Fnac": "8470", "Ikea Family card": "0395"}
+
+
+def test_recall_quotes_the_right_one_of_ten_similar_facts(memory_env):
+    for shop, number in PARCELS.items():
+        store_msg("alice", f"remember that the tracking number of my {shop} parcel is {number}")
+    wrong = {}
+    for shop, number in PARCELS.items():
+        [answer] = lookup("alice", f"what is the tracking number of my {shop} parcel?")
+        if number not in answer:
+            wrong[shop] = answer
+    assert len(wrong) <= 1, wrong
+
+
+def test_the_same_rasa_message_is_stored_once(memory_env):
+    # Rasa gives every user message an id; the action running twice for it (a retry) stores it once.
+    latest = {"text": "remember that my locker code is 4411", "intent": {"name": "action", "confidence": 0.9},
+              "message_id": "5f1c0d6e"}
+    assert store_msg("alice", None, latest=latest) == store_msg("alice", None, latest=latest)
+    assert lookup("alice", None, latest={**latest, "intent": {"name": "recall"}})[0].startswith("Done ✓")
+    assert [e.text for e in MemoryStore(memory_env).events("alice")] == [latest["text"]]
+
+
+@pytest.mark.slow
+def test_the_actions_use_postgresql_when_the_url_says_so(memory_env, monkeypatch, local_postgres):
+    import uuid
+
+    from examples.memory_bot.actions import server_guard, settings
+    from examples.memory_bot.actions.memory import open_store
+
+    url = local_postgres.create_database(f"a_{uuid.uuid4().hex[:12]}")
+    monkeypatch.setenv(settings.DB_ENV, url)
+    assert "4411" in store_msg("alice", "remember that my locker code is 4411")[0]
+    store_msg("bruno", "set an alarm for 6 am")
+    assert "4411" in lookup("alice", "¿cuál es el código de mi taquilla?")[0]
+    assert "4411" not in lookup("bruno", "what is my locker code?")[0]
+    assert actions.get_store(url).backend == "postgresql"
+    assert [e.text for e in open_store(url).events("alice")] == ["remember that my locker code is 4411"]
+    assert not memory_env.exists() or MemoryStore(memory_env).count() == 0  # nothing went to SQLite
+    assert server_guard.readiness_problems() == []
+    # A wrong password: readiness names the database without the password, and the actions reply.
+    wrong = url.replace(local_postgres.password, "wrong-password-123")
+    monkeypatch.setenv(settings.DB_ENV, wrong)
+    [problem] = server_guard.readiness_problems()
+    assert "memory database" in problem and "wrong-password-123" not in problem and local_postgres.password not in problem
+    assert store_msg("alice", "remember that my bike lock code is 2580") == [actions.STORE_FAILED]

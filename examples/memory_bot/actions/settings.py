@@ -8,6 +8,8 @@ BOT_DIR = Path(__file__).resolve().parents[1]
 DB_ENV = "MEMORY_BOT_DB"
 MODEL_ENV = "MEMORY_BOT_MODEL"
 MIN_SIMILARITY_ENV = "MEMORY_BOT_MIN_SIMILARITY"
+# Most PostgreSQL connections one action server process opens (memory.DEFAULT_POOL_MAX when unset).
+POOL_MAX_ENV = "MEMORY_BOT_DB_POOL_MAX"
 # "0" skips loading the student when the action server imports the actions (tests do).
 PRELOAD_ENV = "MEMORY_BOT_PRELOAD"
 
@@ -17,9 +19,21 @@ DEFAULT_DB = BOT_DIR / "memory.db"
 DEFAULT_MIN_SIMILARITY = 0.0
 
 
-def db_path() -> Path:
-    """The SQLite file: $MEMORY_BOT_DB, else memory.db in the bot directory."""
-    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+def db_location() -> str:
+    """The memory store: $MEMORY_BOT_DB (a ``postgresql://`` URL or a SQLite path), else memory.db here."""
+    return os.environ.get(DB_ENV) or str(DEFAULT_DB)
+
+
+def pool_max() -> int:
+    """$MEMORY_BOT_DB_POOL_MAX, else memory.DEFAULT_POOL_MAX (PostgreSQL only)."""
+    from .memory import DEFAULT_POOL_MAX
+
+    raw = os.environ.get(POOL_MAX_ENV)
+    if not raw:
+        return DEFAULT_POOL_MAX
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ValueError(f"{POOL_MAX_ENV}={raw!r} is not a positive whole number; set e.g. 4.")
+    return int(raw)
 
 
 def model_dir() -> Optional[str]:
