@@ -1,7 +1,10 @@
-"""StudentEncoder: tokenizer + ONNX session + pooling, behind one ``encode`` method."""
+"""StudentEncoder: tokenizer + ONNX session + pooling, behind one ``encode`` method.
+
+Loading checks the student before it serves anything (see ``rasa_intent_student.integrity``).
+"""
 import logging
 from pathlib import Path
-from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple, TypeVar, Union
 
 import numpy as np
 
@@ -11,19 +14,37 @@ from rasa_intent_student.constants import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MODEL_DIR,
     INPUT_IDS,
+    MANIFEST_FILE,
     MODEL_FILE,
-    STUDENT_FILES,
+    SENTENCE_OUTPUT,
     TOKEN_OUTPUT,
     TOKEN_TYPE_IDS,
     TOKENIZER_FILE,
 )
+from rasa_intent_student.errors import StudentError
+from rasa_intent_student.integrity import (
+    check_io_names,
+    check_model_dir,
+    check_outputs,
+    check_tables,
+    open_session,
+    read_tokenizer,
+    repair_text,
+    verify_checksums,
+)
 from rasa_intent_student.manifest import StudentManifest
-from rasa_intent_student.pooling import POOLERS, normalize
+from rasa_intent_student.pooling import POOLERS, centre as centre_vectors, normalize
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PathLike = Union[str, Path]
+
+# Route training texts per language in the reference set of ``reference_mean`` (18 languages:
+# 576 texts; the mean is then within 0.001 cosine of the mean over every route example).
+REFERENCE_PER_LANGUAGE = 32
+# Directories already warned about for lacking checksums (one warning per process each).
+_UNSEALED_WARNED: Set[Path] = set()
 
 
 class TokenEmbeddings(NamedTuple):
@@ -45,20 +66,6 @@ def iter_batch(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def check_model_dir(path: PathLike) -> Path:
-    """Return ``path`` as a Path if it holds every student file; else name what is missing."""
-    directory = Path(path)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"Student model directory {directory} does not exist.")
-    for name in STUDENT_FILES:
-        if not (directory / name).is_file():
-            raise FileNotFoundError(
-                f"{name} not found in {directory}. A student directory needs {list(STUDENT_FILES)}; "
-                "rebuild it with `rasa-intent-student build` or point to another directory."
-            )
-    return directory
-
-
 def as_text_list(texts: Union[str, Iterable[str]]) -> List[str]:
     """Accept one string or an iterable of strings; reject anything else by position."""
     if isinstance(texts, str):
@@ -75,10 +82,18 @@ def as_text_list(texts: Union[str, Iterable[str]]) -> List[str]:
 class StudentEncoder:
     """A multilingual sentence encoder that runs with onnxruntime, tokenizers and numpy.
 
+    ``encode`` follows sentence-transformers: one string gives a vector of shape (dim,),
+    a list gives (n, dim); ``normalize_embeddings``, ``prompt`` and ``show_progress_bar``
+    mean what they mean there.
+
     Example:
         >>> encoder = StudentEncoder.load()          # the embedded default student
         >>> encoder.encode(["book a table", "¿qué pedí ayer?"]).shape
         (2, 384)
+        >>> encoder.encode("book a table").shape
+        (384,)
+        >>> a, b = encoder.encode(["I ordered pizza", "the weather is nice"])
+        >>> encoder.similarity(a, b, centre=True)    # centred cosine: about 0 for unrelated texts
     """
 
     def __init__(
@@ -87,45 +102,52 @@ class StudentEncoder:
         threads: Optional[int] = None,
         max_seq_length: Optional[int] = None,
     ) -> None:
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
+        if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
+            raise StudentError(f"threads={threads} is invalid; use a positive integer, or None for onnxruntime's default.")
         self.model_dir = check_model_dir(model_dir)
         self.manifest = StudentManifest.load(self.model_dir)
         self.max_seq_length = int(max_seq_length or self.manifest.max_seq_length)
         if self.max_seq_length < 3:
-            raise ValueError(f"max_seq_length={self.max_seq_length} is too small; use at least 3 (two are special tokens).")
-        if threads is not None and int(threads) < 1:
-            raise ValueError(f"threads={threads} is invalid; use a positive integer, or None for onnxruntime's default.")
+            raise StudentError(f"max_seq_length={self.max_seq_length} is too small; use at least 3 (two are special tokens).")
 
-        tokenizer_path = self.model_dir / TOKENIZER_FILE
-        try:
-            self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        except Exception as e:  # tokenizers raises a bare Exception on bad JSON
-            raise ValueError(f"Could not read {tokenizer_path}: {e}. The file is corrupt; rebuild or restore it.") from e
+        # Each file is read once: the bytes that are checksummed are the bytes that are loaded.
+        model_path, tokenizer_path = self.model_dir / MODEL_FILE, self.model_dir / TOKENIZER_FILE
+        model_bytes, tokenizer_bytes = model_path.read_bytes(), tokenizer_path.read_bytes()
+        sealed = verify_checksums(self.manifest, {model_path: model_bytes, tokenizer_path: tokenizer_bytes})
+        if not sealed and self.model_dir.resolve() not in _UNSEALED_WARNED:
+            _UNSEALED_WARNED.add(self.model_dir.resolve())
+            logger.warning(
+                f"{self.model_dir / MANIFEST_FILE} records no checksums, so damaged student files cannot be "
+                "detected. Rebuild the student, or record them with rasa_intent_student.manifest.seal_student."
+            )
+
+        self.tokenizer = read_tokenizer(tokenizer_bytes, tokenizer_path)
         # Truncation and padding are set once here, not per call.
         self.tokenizer.enable_truncation(max_length=self.max_seq_length)
         pad_token = self.tokenizer.id_to_token(self.pad_id)
         self.tokenizer.enable_padding(pad_id=self.pad_id, pad_token=pad_token or "<pad>")
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads is not None:
-            options.intra_op_num_threads = int(threads)
-            options.inter_op_num_threads = 1
-        model_path = self.model_dir / MODEL_FILE
-        try:
-            self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            raise ValueError(f"Could not load {model_path}: {e}. The file is corrupt; rebuild or restore it.") from e
+        self.session = open_session(model_bytes, model_path, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
-        if INPUT_IDS not in self.input_names or TOKEN_OUTPUT not in self.output_names:
-            raise ValueError(
-                f"{model_path} has inputs {self.input_names} and outputs {self.output_names}; a student needs "
-                f"input '{INPUT_IDS}' and output '{TOKEN_OUTPUT}'."
-            )
         self._pool = POOLERS[self.manifest.pooling]
+        self._feed_mask = ATTENTION_MASK in self.input_names
+        self._feed_types = TOKEN_TYPE_IDS in self.input_names
+        self._reference_mean: Optional[np.ndarray] = None
+        self._check_graph(model_bytes)
+
+    def _check_graph(self, model_bytes: bytes) -> None:
+        """Check student.json and tokenizer.json against the graph; decide whether to use its pooled output."""
+        model_path = self.model_dir / MODEL_FILE
+        check_io_names(model_path, self.input_names, self.output_names)
+        # One run of two texts of different lengths: the graph's true output size, and whether
+        # its sentence output is the manifest's pooling of its token output (padding included).
+        prefix = self.manifest.prefix
+        encodings = self._tokenize([prefix + "a", prefix + "a longer text to check padding and pooling"])
+        feeds, mask = self._feeds(encodings)
+        self._use_sentence_output = check_outputs(self.manifest, self.model_dir, self.session, feeds, mask, self._pool)
+        vocab = self.tokenizer.get_vocab_size()
+        self.position_limit = check_tables(self.manifest, self.model_dir, model_bytes, vocab, self.max_seq_length)
 
     @classmethod
     def load(
@@ -148,60 +170,118 @@ class StudentEncoder:
             pad = self.tokenizer.token_to_id("[PAD]")
         return int(pad or 0)
 
-    def _prepare(self, texts: Sequence[str]) -> List[str]:
-        cap = self.max_seq_length * CHARS_PER_TOKEN_CAP
-        return [self.manifest.prefix + text[:cap] for text in texts]
+    def _tokenize(self, texts: List[str]):
+        """Tokenizer encodings of already prefixed texts; lone surrogates are repaired, not fatal."""
+        try:
+            if len(texts) == 1:
+                return [self.tokenizer.encode(texts[0])]  # no thread pool for one text
+            return self.tokenizer.encode_batch(texts)
+        except TypeError:  # tokenizers refuses str with lone surrogates
+            repaired = [repair_text(t) for t in texts]
+            if repaired == texts:
+                raise
+            return self._tokenize(repaired)
 
-    def _run(self, texts: Sequence[str], outputs: List[str]):
-        encodings = self.tokenizer.encode_batch(self._prepare(texts))
+    def _feeds(self, encodings) -> Tuple[Dict[str, np.ndarray], np.ndarray]:
         # int64: the exported graph declares int64 inputs.
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        if len(encodings) == 1:
+            ids = np.array([encodings[0].ids], dtype=np.int64)
+            mask = np.array([encodings[0].attention_mask], dtype=np.int64)
+        else:
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feeds = {INPUT_IDS: ids}
-        if ATTENTION_MASK in self.input_names:
+        if self._feed_mask:
             feeds[ATTENTION_MASK] = mask
-        if TOKEN_TYPE_IDS in self.input_names:
+        if self._feed_types:
             feeds[TOKEN_TYPE_IDS] = np.zeros_like(ids)
+        return feeds, mask
+
+    def _prepare(self, texts: Sequence[str], prefix: str) -> List[str]:
+        cap = self.max_seq_length * CHARS_PER_TOKEN_CAP
+        return [prefix + text[:cap] for text in texts]
+
+    def _run(self, texts: Sequence[str], outputs: List[str], prefix: Optional[str] = None):
+        prefix = self.manifest.prefix if prefix is None else prefix
+        encodings = self._tokenize(self._prepare(texts, prefix))
+        feeds, mask = self._feeds(encodings)
         return encodings, mask, self.session.run(outputs, feeds)
+
+    def _pooled(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+        """Sentence embeddings (n, dim), not normalized: the graph's pooled output when it has one."""
+        if self._use_sentence_output:
+            _, _, (sentences,) = self._run(texts, [SENTENCE_OUTPUT], prefix)
+            return sentences
+        _, mask, (tokens,) = self._run(texts, [TOKEN_OUTPUT], prefix)
+        return self._pool(tokens, mask)
 
     def _sentence(self, token_embeddings: np.ndarray, mask: np.ndarray) -> np.ndarray:
         pooled = self._pool(token_embeddings, mask)  # (batch, dim)
         return normalize(pooled) if self.manifest.normalize else pooled
 
-    def encode(self, texts: Union[str, Iterable[str]], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Encode texts into sentence embeddings.
+    def encode(
+        self,
+        sentences: Union[str, Iterable[str]],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        show_progress_bar: Optional[bool] = None,
+        normalize_embeddings: Optional[bool] = None,
+        prompt: Optional[str] = None,
+    ) -> np.ndarray:
+        """Encode texts into sentence embeddings, as ``SentenceTransformer.encode`` does.
 
         Args:
-            texts: one string or a list of strings (empty strings are fine).
+            sentences: one string, or a list of strings (empty strings are fine; lone
+                surrogates are replaced by U+FFFD).
             batch_size: texts per ONNX run.
+            show_progress_bar: a tqdm bar over batches (needs tqdm); None or False: none.
+            normalize_embeddings: L2-normalize; None: as the manifest says (the default
+                student: True).
+            prompt: text put before each input; None: the manifest's prefix (``"query: "``
+                for e5 students). ``"passage: "`` encodes documents for retrieval; ``""`` none.
 
         Returns:
-            float32 array of shape (n, dim), L2-normalized when the manifest says so.
+            float32 array of shape (dim,) for one string, (n, dim) for a list.
         """
-        items = as_text_list(texts)
-        if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size} is invalid; use a positive integer.")
-        out = np.zeros((len(items), self.dim), dtype=np.float32)
-        # Sort by length so each batch pads little; results go back in input order.
-        order = sorted(range(len(items)), key=lambda i: len(items[i]))
-        for batch_idx in iter_batch(order, batch_size):
-            _, mask, (tokens,) = self._run([items[i] for i in batch_idx], [TOKEN_OUTPUT])
-            out[list(batch_idx)] = self._sentence(tokens, mask)
-        return out
+        single = isinstance(sentences, str)
+        items = [sentences] if single else as_text_list(sentences)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise StudentError(f"batch_size={batch_size} is invalid; use a positive integer.")
+        if prompt is not None and not isinstance(prompt, str):
+            raise TypeError(f"prompt is {type(prompt).__name__}, not str.")
+        prefix = self.manifest.prefix if prompt is None else prompt
+        if len(items) <= batch_size and not show_progress_bar:
+            out = self._pooled(items, prefix) if items else np.zeros((0, self.dim), np.float32)
+        else:
+            out = np.empty((len(items), self.dim), dtype=np.float32)
+            # Sort by length so each batch pads little; results go back in input order.
+            order = sorted(range(len(items)), key=lambda i: len(items[i]))
+            batches = list(iter_batch(order, batch_size))
+            for batch_idx in _progress(batches, show_progress_bar):
+                out[list(batch_idx)] = self._pooled([items[i] for i in batch_idx], prefix)
+        if self.manifest.normalize if normalize_embeddings is None else normalize_embeddings:
+            out = normalize(out, copy=False)  # `out` is this call's own array
+        return out[0] if single else out
 
     def encode_tokens(
-        self, texts: Union[str, Iterable[str]], batch_size: int = DEFAULT_BATCH_SIZE
+        self,
+        texts: Union[str, Iterable[str]],
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        prompt: Optional[str] = None,
     ) -> List[TokenEmbeddings]:
         """Encode texts into token vectors with character offsets into each original text.
 
-        Special tokens and the tokens of the prefix are dropped; a text with no
-        content tokens (empty or whitespace) gets a (0, dim) ``vectors`` array.
+        Special tokens and the tokens of the prefix (``prompt``, default the manifest's)
+        are dropped; a text with no content tokens (empty or whitespace) gets a (0, dim)
+        ``vectors`` array. ``sentence`` is normalized as the manifest says.
         """
         items = as_text_list(texts)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise StudentError(f"batch_size={batch_size} is invalid; use a positive integer.")
+        prefix = self.manifest.prefix if prompt is None else prompt
         results: List[TokenEmbeddings] = []
-        shift = len(self.manifest.prefix)
+        shift = len(prefix)
         for batch in iter_batch(items, batch_size):
-            encodings, mask, (tokens,) = self._run(batch, [TOKEN_OUTPUT])
+            encodings, mask, (tokens,) = self._run(batch, [TOKEN_OUTPUT], prefix)
             sentences = self._sentence(tokens, mask)
             for row, (text, encoding) in enumerate(zip(batch, encodings)):
                 keep, offsets = [], []
@@ -218,9 +298,70 @@ class StudentEncoder:
                 results.append(TokenEmbeddings(vectors, offsets, sentences[row]))
         return results
 
+    def reference_mean(self) -> np.ndarray:
+        """The mean embedding of a fixed multilingual reference set, for centring.
+
+        The reference set: ``REFERENCE_PER_LANGUAGE`` (32) evenly spaced texts of each
+        language of the package's route training split (``data/routes/train``), encoded
+        with the manifest's prefix and normalization. Computed once per encoder (about
+        0.3 s). Returns float32 of shape (dim,).
+        """
+        if self._reference_mean is None:
+            from rasa_intent_student.routes import available_languages, load_routes
+
+            texts: List[str] = []
+            for lang in available_languages("train"):
+                rows = load_routes("train", [lang])
+                step = max(1, len(rows) // REFERENCE_PER_LANGUAGE)
+                texts.extend(r.text for r in rows[::step][:REFERENCE_PER_LANGUAGE])
+            if not texts:
+                raise StudentError("No route training texts found; pass centre=<mean vector> instead of True.")
+            self._reference_mean = self.encode(texts).mean(axis=0).astype(np.float32)
+        return self._reference_mean
+
+    def similarity(
+        self, a: np.ndarray, b: np.ndarray, centre: Union[bool, np.ndarray] = False
+    ) -> np.ndarray:
+        """Cosine similarities between embeddings, as ``SentenceTransformer.similarity``.
+
+        Student vectors share a large common component: raw cosines of unrelated
+        sentences sit around 0.84, which compresses every threshold into a narrow band.
+        Centring subtracts a mean vector first, so that an average unrelated pair scores
+        about 0 and related pairs clearly above it.
+
+        Args:
+            a: (dim,) or (n, dim) embeddings from ``encode``.
+            b: (dim,) or (m, dim) embeddings from ``encode``.
+            centre: False: plain cosine. True: subtract ``reference_mean()`` (the mean of a
+                fixed multilingual sample of the route training texts). An array of shape
+                (dim,): subtract that mean instead (e.g. the mean of your own corpus).
+
+        Returns:
+            float32 array of shape (n, m); 1-D inputs count as one row.
+        """
+        a, b = np.atleast_2d(np.asarray(a, np.float32)), np.atleast_2d(np.asarray(b, np.float32))
+        if isinstance(centre, (bool, np.bool_)) or centre is None:
+            mean = self.reference_mean() if centre else None
+        else:
+            mean = np.asarray(centre, np.float32)
+        if mean is None:
+            return normalize(a) @ normalize(b).T
+        return centre_vectors(a, mean) @ centre_vectors(b, mean).T
+
     def __repr__(self) -> str:
         m = self.manifest
         return (
             f"StudentEncoder(dir={str(self.model_dir)!r}, dim={m.dim}, layers={list(m.layers_kept)}, "
             f"vocab={m.vocab_size}, quantization={m.quantization!r})"
         )
+
+
+def _progress(items: List[T], enabled: Optional[bool]) -> Iterable[T]:
+    if not enabled:
+        return items
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        logger.warning("show_progress_bar needs tqdm (pip install tqdm); encoding without a progress bar.")
+        return items
+    return tqdm(items, desc="Batches", unit="batch")

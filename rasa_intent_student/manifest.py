@@ -1,16 +1,25 @@
 """The machine-readable description of a student: ``student.json``."""
 import dataclasses
+import hashlib
 import json
+import re
 from pathlib import Path
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from rasa_intent_student.constants import (
     DEFAULT_MAX_SEQ_LENGTH,
     DEFAULT_PREFIX,
     MANIFEST_FILE,
+    MODEL_FILE,
     POOLING_MODES,
     QUANTIZATION_MODES,
+    TOKENIZER_FILE,
 )
+from rasa_intent_student.errors import IntegrityError, StudentError
+
+# The student files whose SHA-256 a manifest records (the manifest cannot record its own).
+CHECKSUMMED_FILES = (MODEL_FILE, TOKENIZER_FILE)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +39,9 @@ class StudentManifest:
         languages: ISO 639-1 codes the vocabulary was pruned for (empty: not pruned).
         versions: library versions used to build the student.
         metrics: verification figures written by the factory (cosines, sizes).
+        checksums: file name -> SHA-256 hex digest of ``CHECKSUMMED_FILES``; verified when the
+            student loads. Empty in manifests written before checksums existed (they load with a
+            warning). ``seal_student`` fills it in.
     """
 
     dim: int
@@ -44,24 +56,38 @@ class StudentManifest:
     languages: Tuple[str, ...] = ()
     versions: Dict[str, str] = dataclasses.field(default_factory=dict)
     metrics: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    checksums: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLING_MODES:
-            raise ValueError(f"Unknown pooling '{self.pooling}'. Valid options: {POOLING_MODES}.")
+            raise StudentError(f"Unknown pooling '{self.pooling}'. Valid options: {POOLING_MODES}.")
         if self.quantization not in QUANTIZATION_MODES:
-            raise ValueError(
+            raise StudentError(
                 f"Unknown quantization '{self.quantization}'. Valid options: {QUANTIZATION_MODES}."
             )
+        for key in ("dim", "max_seq_length"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise StudentError(f"{key}={value!r} is not an integer.")
         if self.dim <= 0 or self.max_seq_length < 3:
-            raise ValueError(
+            raise StudentError(
                 f"Invalid student dims: dim={self.dim}, max_seq_length={self.max_seq_length} "
                 "(need dim > 0 and max_seq_length >= 3)."
             )
+        if not isinstance(self.checksums, dict):
+            raise StudentError(f"checksums={self.checksums!r} is not a mapping of file name to SHA-256.")
+        for name, digest in self.checksums.items():
+            if name not in CHECKSUMMED_FILES:
+                raise StudentError(f"checksums names {name!r}; only {list(CHECKSUMMED_FILES)} are checksummed.")
+            if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+                raise StudentError(f"checksums[{name!r}]={digest!r} is not a lowercase SHA-256 hex digest.")
 
     def to_dict(self) -> Dict[str, Any]:
         data = dataclasses.asdict(self)
         data["layers_kept"] = list(self.layers_kept)
         data["languages"] = list(self.languages)
+        if not self.checksums:
+            del data["checksums"]  # manifests without checksums stay readable by older releases
         return data
 
     @classmethod
@@ -69,7 +95,7 @@ class StudentManifest:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"Unknown keys {unknown} in {MANIFEST_FILE}. Valid keys: {sorted(known)}.")
+            raise StudentError(f"Unknown keys {unknown} in {MANIFEST_FILE}. Valid keys: {sorted(known)}.")
         data = dict(data)
         for key in ("layers_kept", "languages"):
             if key in data:
@@ -89,16 +115,66 @@ class StudentManifest:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"Corrupt {path}: {e}. Rebuild the student or restore the file.") from e
+            raise IntegrityError(f"Corrupt {path}: {e}. Rebuild the student or restore the file.") from e
         if not isinstance(data, dict):
-            raise ValueError(f"Corrupt {path}: expected a JSON object, got {type(data).__name__}.")
+            raise IntegrityError(f"Corrupt {path}: expected a JSON object, got {type(data).__name__}.")
         try:
             return cls.from_dict(data)
-        except TypeError as e:
-            raise ValueError(f"Corrupt {path}: {e}.") from e
+        except (TypeError, ValueError) as e:
+            raise IntegrityError(f"Corrupt {path}: {e}") from e
 
     def replace(self, **changes: Any) -> "StudentManifest":
         return dataclasses.replace(self, **changes)
+
+    def verify_file(self, path: Union[str, Path], digest: Optional[str] = None) -> bool:
+        """Check ``path`` against the checksum recorded for its file name.
+
+        Args:
+            path: a student file.
+            digest: its SHA-256 if the caller already has it (saves reading the file twice).
+
+        Returns:
+            True when a checksum was recorded and matches; False when none is recorded.
+
+        Raises:
+            IntegrityError: the file's SHA-256 differs from the recorded one.
+        """
+        path = Path(path)
+        expected = self.checksums.get(path.name)
+        if expected is None:
+            return False
+        actual = digest or file_sha256(path)
+        if actual != expected:
+            raise IntegrityError(
+                f"{path} is damaged: its SHA-256 is {actual[:16]}…, but {MANIFEST_FILE} records {expected[:16]}…. "
+                "Restore the file, or rebuild the student (or retrain the Rasa model that holds it)."
+            )
+        return True
+
+
+def file_sha256(path: Union[str, Path]) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def student_checksums(directory: Union[str, Path]) -> Dict[str, str]:
+    """SHA-256 of each of ``CHECKSUMMED_FILES`` in ``directory``."""
+    return {name: file_sha256(Path(directory) / name) for name in CHECKSUMMED_FILES}
+
+
+def seal_student(directory: Union[str, Path]) -> StudentManifest:
+    """Record the checksums of the student files in ``directory``'s manifest and save it.
+
+    Call it last, after every student file is written (the factory after export, the
+    StudentFeaturizer after copying the student into a trained model).
+    """
+    manifest = StudentManifest.load(directory).replace(checksums=student_checksums(directory))
+    manifest.save(directory)
+    return manifest
 
 
 def library_versions(*names: str) -> Dict[str, str]:
@@ -113,3 +189,18 @@ def library_versions(*names: str) -> Dict[str, str]:
             pass
     return versions
 
+
+
+def array_sha256(array: Any) -> str:
+    """SHA-256 hex digest of a numpy array's dtype, shape and C-order bytes."""
+    import numpy as np
+
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def json_sha256(value: Any) -> str:
+    """SHA-256 hex digest of a JSON value in canonical form (sorted keys, no spaces)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()

@@ -4,12 +4,13 @@ from pathlib import Path
 from typing import Iterable, List, NamedTuple, Optional, Union
 
 from rasa_intent_student.constants import LANGUAGES, ROUTE_DATA_DIR, ROUTE_SPLITS, ROUTES
+from rasa_intent_student.errors import StudentError
 
 ROW_KEYS = ("text", "label", "lang")
 
 
 class RouteExample(NamedTuple):
-    """One labelled utterance (see shared/LABELS.md)."""
+    """One labelled utterance (see docs/ROUTES.md)."""
 
     text: str
     label: str
@@ -20,20 +21,20 @@ def _parse_row(line: str, where: str, expected_lang: Optional[str]) -> RouteExam
     try:
         row = json.loads(line)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: invalid JSON ({e.msg}). Each line must be one JSON object.") from e
+        raise StudentError(f"{where}: invalid JSON ({e.msg}). Each line must be one JSON object.") from e
     if not isinstance(row, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(row).__name__}.")
+        raise StudentError(f"{where}: expected a JSON object, got {type(row).__name__}.")
     if sorted(row) != sorted(ROW_KEYS):
-        raise ValueError(f"{where}: keys {sorted(row)}; each row needs exactly {list(ROW_KEYS)}.")
+        raise StudentError(f"{where}: keys {sorted(row)}; each row needs exactly {list(ROW_KEYS)}.")
     text, label, lang = row["text"], row["label"], row["lang"]
     if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"{where}: text {text!r} must be a non-empty string.")
+        raise StudentError(f"{where}: text {text!r} must be a non-empty string.")
     if label not in ROUTES:
-        raise ValueError(f"{where}: unknown label {label!r}. Valid labels: {list(ROUTES)}.")
+        raise StudentError(f"{where}: unknown label {label!r}. Valid labels: {list(ROUTES)}.")
     if lang not in LANGUAGES:
-        raise ValueError(f"{where}: unknown lang {lang!r}. Valid codes: {list(LANGUAGES)}.")
+        raise StudentError(f"{where}: unknown lang {lang!r}. Valid codes: {list(LANGUAGES)}.")
     if expected_lang is not None and lang != expected_lang:
-        raise ValueError(f"{where}: lang {lang!r} in a file for {expected_lang!r}. Move the row or fix its lang.")
+        raise StudentError(f"{where}: lang {lang!r} in a file for {expected_lang!r}. Move the row or fix its lang.")
     return RouteExample(text, label, lang)
 
 
@@ -107,11 +108,11 @@ def check_languages(codes: Iterable[str]) -> List[str]:
     codes = list(codes)
     unknown = [c for c in codes if c not in LANGUAGES]
     if unknown:
-        raise ValueError(f"Unknown language codes {unknown}. Valid codes: {list(LANGUAGES)}.")
+        raise StudentError(f"Unknown language codes {unknown}. Valid codes: {list(LANGUAGES)}.")
     return codes
 
 
 def _split_dir(split: str, root: Optional[Union[str, Path]]) -> Path:
     if split not in ROUTE_SPLITS:
-        raise ValueError(f"Unknown split {split!r}. Valid splits: {list(ROUTE_SPLITS)}.")
+        raise StudentError(f"Unknown split {split!r}. Valid splits: {list(ROUTE_SPLITS)}.")
     return Path(root or ROUTE_DATA_DIR) / split

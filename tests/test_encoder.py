@@ -41,8 +41,12 @@ def test_same_input_gives_identical_output(encoder):
     np.testing.assert_array_equal(encoder.encode(SENTENCES), encoder.encode(SENTENCES))
 
 
-def test_single_string_is_one_row(encoder):
-    assert encoder.encode("hello").shape == (1, encoder.dim)
+def test_single_string_is_one_vector_and_a_list_is_a_matrix(encoder):
+    vector = encoder.encode("hello")
+    assert vector.shape == (encoder.dim,) and vector.dtype == np.float32
+    np.testing.assert_allclose(vector, encoder.encode(["hello"])[0], atol=1e-6)
+    assert encoder.encode(["hello"]).shape == (1, encoder.dim)
+    assert encoder.encode([]).shape == (0, encoder.dim)
 
 
 def test_huge_input_is_truncated_quickly(encoder):

@@ -36,3 +36,37 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
     (tmp_path / "student.json").write_text("{not json")
     with pytest.raises(ValueError, match="Corrupt .*student.json"):
         StudentManifest.load(tmp_path)
+
+
+def test_checksums_round_trip_and_are_omitted_when_empty(tmp_path):
+    digest = "ab" * 32
+    manifest = StudentManifest(dim=8, checksums={"model.onnx": digest})
+    manifest.save(tmp_path)
+    assert StudentManifest.load(tmp_path).checksums == {"model.onnx": digest}
+    assert "checksums" not in StudentManifest(dim=8).to_dict()  # older releases can still read it
+
+
+@pytest.mark.parametrize(
+    "checksums, message",
+    [({"model.onnx": "xyz"}, "not a lowercase SHA-256"), ({"student.json": "ab" * 32}, "only .*checksummed"),
+     (["model.onnx"], "not a mapping")],
+)
+def test_bad_checksums_are_rejected(checksums, message):
+    from rasa_intent_student.errors import StudentError
+
+    with pytest.raises(StudentError, match=message):
+        StudentManifest(dim=8, checksums=checksums)
+
+
+def test_verify_file(tmp_path):
+    from rasa_intent_student.errors import IntegrityError
+    from rasa_intent_student.manifest import file_sha256
+
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"graph")
+    assert StudentManifest(dim=8).verify_file(path) is False  # nothing recorded
+    sealed = StudentManifest(dim=8, checksums={"model.onnx": file_sha256(path)})
+    assert sealed.verify_file(path) is True
+    path.write_bytes(b"grapH")
+    with pytest.raises(IntegrityError, match="model.onnx is damaged"):
+        sealed.verify_file(path)

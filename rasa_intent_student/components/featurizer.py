@@ -9,13 +9,15 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.constants import DENSE_FEATURIZABLE_ATTRIBUTES, TOKENS_NAMES
+from rasa.nlu.constants import DENSE_FEATURIZABLE_ATTRIBUTES, FEATURIZER_CLASS_ALIAS, TOKENS_NAMES
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
 from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import ACTION_TEXT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from rasa_intent_student.components.config_keys import check_config_keys
 from rasa_intent_student.components.student import (
     check_student_dir,
     copy_student,
@@ -33,6 +35,7 @@ from rasa_intent_student.constants import (
     DEFAULT_FEATURIZER_THREADS,
 )
 from rasa_intent_student.encoder import StudentEncoder, TokenEmbeddings, iter_batch
+from rasa_intent_student.manifest import seal_student
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +73,11 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
     and, when a tokenizer runs earlier in the pipeline, dense sequence features
     of shape (number of Rasa tokens, dim), so that DIETClassifier can use them
     for intents and entities. Training copies the student files into the model
-    archive, which therefore loads on machines with a different default student.
+    archive, with their SHA-256 in its ``student.json``, which therefore loads on
+    machines with a different default student. Loading a trained model needs that
+    stored student, verified: a missing or damaged one raises, and is never replaced
+    by the configured or default student (only ``create``, for a new pipeline, uses those).
+    Text with invalid Unicode (lone surrogates) is repaired (U+FFFD), not dropped.
     """
 
     @classmethod
@@ -103,6 +110,11 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
     def validate_config(cls, config: Dict[Text, Any]) -> None:
         """Validates that the component is configured properly."""
         validate_student_keys(cls.__name__, config)
+        alias = config.get(FEATURIZER_CLASS_ALIAS)
+        if alias is not None and (not isinstance(alias, str) or not alias.strip()):
+            raise InvalidConfigException(
+                f"{cls.__name__}: {FEATURIZER_CLASS_ALIAS}={alias!r} is invalid; use a non-empty name, or leave it out."
+            )
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
@@ -131,7 +143,12 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> "StudentFeaturizer":
-        """Creates a featurizer from the configured student (see parent class for full docstring)."""
+        """Creates a featurizer from the configured student (see parent class for full docstring).
+
+        Unknown keys (typos such as ``thread``) raise here, when a pipeline is trained; ``load``
+        does not check them, so that a model trained by an older release still loads.
+        """
+        check_config_keys(cls.__name__, config, cls.get_default_config())
         config = {**cls.get_default_config(), **config}
         cls.validate_config(config)
         model_dir = check_student_dir(cls.__name__, config[CONFIG_MODEL])
@@ -151,17 +168,31 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
         with contextlib.ExitStack() as stack:
             try:
                 directory = stack.enter_context(model_storage.read_from(resource))
-            except ValueError:  # only a missing resource; a damaged student must raise, not be swapped
-                logger.debug(f"Resource '{resource.name}' holds no student; using the configured one.")
-                return cls.create(config, model_storage, resource, execution_context)
+            except ValueError as e:  # the resource is missing: the trained model is incomplete
+                # Never fall back to the configured or default student: its vectors would not be
+                # the ones the rest of the pipeline was trained on.
+                raise InvalidConfigException(
+                    f"{cls.__name__}: the trained model holds no student for '{resource.name}' ({e}). "
+                    "The model archive is damaged or incomplete; restore it or retrain the model."
+                ) from e
             # The encoder reads every file while loading: nothing refers to `directory` afterwards.
             return cls(config, execution_context.node_name, model_storage, resource, Path(directory))
 
     def train(self, training_data: TrainingData) -> Resource:
-        """Copies the student files into the model so that the archive is self-contained."""
+        """Copies the student files into the model, with their checksums, so that the archive is self-contained.
+
+        The stored ``student.json`` records the SHA-256 of ``model.onnx`` and ``tokenizer.json``;
+        loading the trained model verifies them.
+        """
         del training_data  # the student is fixed; training only stores it
         with self._model_storage.write_to(self._resource) as directory:
             copy_student(self.encoder.model_dir, Path(directory))
+            stored = seal_student(Path(directory))
+            if self.encoder.manifest.checksums and stored.checksums != self.encoder.manifest.checksums:
+                raise InvalidConfigException(
+                    f"{self.__class__.__name__}: the student files changed in {self.encoder.model_dir} while "
+                    "training; restore them and train again."
+                )
         return self._resource
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

@@ -23,6 +23,7 @@ from rasa_intent_student.constants import (
     MODEL_FILE,
     TOKENIZER_FILE,
 )
+from rasa_intent_student.errors import StudentError
 
 PERCENTILES = (50, 90, 99)
 
@@ -30,10 +31,10 @@ PERCENTILES = (50, 90, 99)
 def percentiles(values_ms: Sequence[float], qs: Sequence[int] = PERCENTILES) -> Dict[str, float]:
     """{"p50": ..., "p90": ..., "p99": ...} with numpy's linear interpolation between order statistics."""
     if len(values_ms) == 0:
-        raise ValueError("No timings to summarize; run at least one measurement.")
+        raise StudentError("No timings to summarize; run at least one measurement.")
     for q in qs:
         if not 0 <= q <= 100:
-            raise ValueError(f"Percentile {q} is outside [0, 100].")
+            raise StudentError(f"Percentile {q} is outside [0, 100].")
     return {f"p{q}": float(np.percentile(np.asarray(values_ms, dtype=np.float64), q)) for q in qs}
 
 
@@ -44,7 +45,7 @@ def time_calls(fn: Callable[[str], object], texts: Sequence[str], runs: int, war
         wall-clock milliseconds of each timed call.
     """
     if not texts:
-        raise ValueError("No texts to time; pass at least one.")
+        raise StudentError("No texts to time; pass at least one.")
     for i in range(warmup):
         fn(texts[i % len(texts)])
     timings = []
@@ -150,7 +151,7 @@ def measure_in_subprocess(
         input=json.dumps(request), capture_output=True, text=True, env=env, check=False,
     )
     if proc.returncode != 0:
-        raise ValueError(f"Benchmarking {name} ({model_dir}) failed:\n{proc.stderr.strip()[-2000:]}")
+        raise StudentError(f"Benchmarking {name} ({model_dir}) failed:\n{proc.stderr.strip()[-2000:]}")
     return ModelSpeed(**json.loads(proc.stdout.strip().splitlines()[-1]))
 
 

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Protocol, Sequence
 import numpy as np
 
 from rasa_intent_student.pooling import normalize
+from rasa_intent_student.errors import StudentError
 
 
 class Encoder(Protocol):
@@ -17,7 +18,7 @@ class Encoder(Protocol):
 def fidelity_scores(student: np.ndarray, teacher: np.ndarray) -> Dict[str, float]:
     """MSE and mean/min cosine between row-aligned float arrays of shape (n, dim)."""
     if student.shape != teacher.shape:
-        raise ValueError(
+        raise StudentError(
             f"Student embeddings {student.shape} and teacher embeddings {teacher.shape} differ in shape; "
             "fidelity needs a student with the teacher's dim, on the same texts."
         )
@@ -50,12 +51,12 @@ class TeacherFidelityEvaluator:
     ) -> None:
         self.texts = list(texts)
         if not self.texts:
-            raise ValueError("TeacherFidelityEvaluator needs at least one text.")
+            raise StudentError("TeacherFidelityEvaluator needs at least one text.")
         if (teacher is None) == (teacher_embeddings is None):
-            raise ValueError("Pass exactly one of teacher (an encoder) or teacher_embeddings (an array).")
+            raise StudentError("Pass exactly one of teacher (an encoder) or teacher_embeddings (an array).")
         embeddings = teacher.encode(self.texts) if teacher is not None else np.asarray(teacher_embeddings)
         if len(embeddings) != len(self.texts):
-            raise ValueError(f"{len(embeddings)} teacher embeddings for {len(self.texts)} texts; they must match.")
+            raise StudentError(f"{len(embeddings)} teacher embeddings for {len(self.texts)} texts; they must match.")
         self.teacher_embeddings = embeddings.astype(np.float32)
         self.name = name
         if name:

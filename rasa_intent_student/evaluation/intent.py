@@ -13,6 +13,7 @@ from rasa_intent_student.evaluation.metrics import (
     per_class_scores,
 )
 from rasa_intent_student.routes import RouteExample
+from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class IntentEvaluator:
 
     def __init__(self, examples: Sequence[RouteExample], name: str = "", labels: Optional[Sequence[str]] = None) -> None:
         if not examples:
-            raise ValueError("IntentEvaluator needs at least one example.")
+            raise StudentError("IntentEvaluator needs at least one example.")
         self.examples = list(examples)
         self.name = name
         self.labels = list(labels) if labels is not None else None
@@ -98,7 +99,7 @@ class IntentEvaluator:
     def report(self, predict: Predictor) -> IntentReport:
         predictions = predict([e.text for e in self.examples])
         if len(predictions) != len(self.examples):
-            raise ValueError(f"The predictor returned {len(predictions)} labels for {len(self.examples)} texts.")
+            raise StudentError(f"The predictor returned {len(predictions)} labels for {len(self.examples)} texts.")
         return build_report(self.examples, predictions, self.labels)
 
     def __call__(self, predict: Predictor) -> Dict[str, float]:
@@ -126,7 +127,7 @@ def evaluate_router(
     from rasa_intent_student.evaluation.router import LogisticRouter
 
     if not train:
-        raise ValueError("No training examples; pass --train with at least two labels.")
+        raise StudentError("No training examples; pass --train with at least two labels.")
     train_labels = sorted({e.label for e in train})
     check_known_labels(test, train_labels)
     encoder = StudentEncoder.load(model_dir, threads=threads)

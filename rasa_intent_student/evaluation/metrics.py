@@ -6,6 +6,7 @@ precision 0 and so F1 0), without needing scikit-learn.
 from typing import Dict, Hashable, List, NamedTuple, Optional, Sequence, TypeVar
 
 import numpy as np
+from rasa_intent_student.errors import StudentError
 
 K = TypeVar("K", bound=Hashable)
 
@@ -21,9 +22,9 @@ class ClassScores(NamedTuple):
 
 def _check_lengths(y_true: Sequence[str], y_pred: Sequence[str]) -> None:
     if len(y_true) != len(y_pred):
-        raise ValueError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}; they must be the same length.")
+        raise StudentError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}; they must be the same length.")
     if not y_true:
-        raise ValueError("No examples to score: y_true is empty.")
+        raise StudentError("No examples to score: y_true is empty.")
 
 
 def label_set(y_true: Sequence[str], y_pred: Sequence[str]) -> List[str]:
@@ -49,7 +50,7 @@ def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Optio
     index = {label: i for i, label in enumerate(labels)}
     missing = sorted((set(y_true) | set(y_pred)) - set(index))
     if missing:
-        raise ValueError(f"Labels {missing} occur in the data but not in labels={labels}; add them to labels.")
+        raise StudentError(f"Labels {missing} occur in the data but not in labels={labels}; add them to labels.")
     matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
     for t, p in zip(y_true, y_pred):
         matrix[index[t], index[p]] += 1

@@ -15,6 +15,7 @@ import numpy as np
 
 from rasa_intent_student.constants import QUALITY_MAX_PER_INTENT, QUALITY_SEEDS, QUALITY_SHOTS, TOKENIZER_FILE, MODEL_FILE
 from rasa_intent_student.evaluation.router import LogisticRouter
+from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def few_shot_split(labels: Sequence[str], shots: int, seed: int) -> Tuple[np.nda
         by_label.setdefault(label, []).append(i)
     for label, idx in sorted(by_label.items()):
         if len(idx) <= shots:
-            raise ValueError(f"Intent {label!r} has {len(idx)} examples; few-shot needs more than shots={shots}.")
+            raise StudentError(f"Intent {label!r} has {len(idx)} examples; few-shot needs more than shots={shots}.")
         train.extend(rng.permutation(idx)[:shots].tolist())
     train_idx = np.array(sorted(train))
     test_idx = np.setdiff1d(np.arange(len(labels)), train_idx)

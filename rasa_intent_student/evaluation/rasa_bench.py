@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from rasa_intent_student.evaluation.benchmark import peak_rss_mb, percentiles
 from rasa_intent_student.evaluation.metrics import accuracy, macro_f1
 from rasa_intent_student.routes import RouteExample
+from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def pipeline_config(kind: str, model_dir: Optional[str] = None, diet_epochs: int
             {"name": "DIETClassifier", "epochs": diet_epochs, "entity_recognition": False, "constrain_similarities": True},
         ]
     else:
-        raise ValueError(f"Unknown pipeline '{kind}'. Valid options: {[STUDENT_PIPELINE, DIET_PIPELINE]}.")
+        raise StudentError(f"Unknown pipeline '{kind}'. Valid options: {[STUDENT_PIPELINE, DIET_PIPELINE]}.")
     return {"recipe": "default.v1", "language": "xx", "assistant_id": f"bench_{kind}", "pipeline": pipeline, "policies": []}
 
 
@@ -104,7 +105,7 @@ def train_and_parse(
     model_path = train_nlu(str(config_path), str(nlu_path), str(workdir / "models"), fixed_model_name=pipeline)
     train_s = time.perf_counter() - start
     if not model_path:
-        raise ValueError(f"rasa train_nlu produced no model for the {pipeline} pipeline; see the log above.")
+        raise StudentError(f"rasa train_nlu produced no model for the {pipeline} pipeline; see the log above.")
 
     start = time.perf_counter()
     agent = Agent.load(model_path)
@@ -155,7 +156,7 @@ def run_in_subprocess(
             input=json.dumps(request, ensure_ascii=False), capture_output=True, text=True, env=env, check=False,
         )
     if proc.returncode != 0:
-        raise ValueError(f"The Rasa benchmark of the {pipeline} pipeline failed:\n{proc.stderr.strip()[-3000:]}")
+        raise StudentError(f"The Rasa benchmark of the {pipeline} pipeline failed:\n{proc.stderr.strip()[-3000:]}")
     return RasaRun(**json.loads(proc.stdout.strip().splitlines()[-1]))
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from rasa_intent_student.components.calibration import LinearModel, fit_linear
 from rasa_intent_student.constants import ROUTER_C, ROUTER_MAX_ITER
+from rasa_intent_student.errors import StudentError
 
 
 class LogisticRouter:
@@ -25,7 +26,7 @@ class LogisticRouter:
 
     def __init__(self, C: float = ROUTER_C, max_iter: int = ROUTER_MAX_ITER, seed: int = 0) -> None:
         if C <= 0:
-            raise ValueError(f"C={C} is invalid; use a positive number (larger = weaker regularization).")
+            raise StudentError(f"C={C} is invalid; use a positive number (larger = weaker regularization).")
         self.C, self.max_iter, self.seed = float(C), int(max_iter), int(seed)
         self._model: Optional[LinearModel] = None
 
@@ -36,10 +37,10 @@ class LogisticRouter:
     def fit(self, embeddings: np.ndarray, labels: Sequence[str]) -> "LogisticRouter":
         """Fit on float array (n, dim) and n string labels; needs at least two distinct labels."""
         if len(embeddings) != len(labels):
-            raise ValueError(f"{len(embeddings)} embeddings but {len(labels)} labels; they must match one to one.")
+            raise StudentError(f"{len(embeddings)} embeddings but {len(labels)} labels; they must match one to one.")
         distinct = sorted(set(labels))
         if len(distinct) < 2:
-            raise ValueError(f"Training data has labels {distinct}; a router needs at least two distinct labels.")
+            raise StudentError(f"Training data has labels {distinct}; a router needs at least two distinct labels.")
         index = {label: i for i, label in enumerate(distinct)}
         y = np.array([index[label] for label in labels])
         self._model = fit_linear(np.asarray(embeddings, dtype=np.float64), y, distinct, self.C, self.max_iter, self.seed)
@@ -48,7 +49,7 @@ class LogisticRouter:
     def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
         """Returns float array (n, len(self.labels)): route probabilities, columns in ``labels`` order."""
         if self._model is None:
-            raise ValueError("The router is not fitted; call fit(embeddings, labels) first.")
+            raise StudentError("The router is not fitted; call fit(embeddings, labels) first.")
         return self._model.predict_proba(np.asarray(embeddings, dtype=np.float32))
 
     def predict(self, embeddings: np.ndarray) -> List[str]:

@@ -167,3 +167,96 @@ def test_damaged_model_files_raise(featurizer, featurized, model_storage, execut
         (directory / CLASSIFIER_META_FILE).write_text("{not json")
     with pytest.raises(RasaException, match="damaged model files.*Retrain"):
         RouteClassifier.load(RouteClassifier.get_default_config(), model_storage, resource, execution_context)
+
+
+@pytest.fixture
+def trained(featurized, model_storage, execution_context):
+    return create(model_storage, execution_context).train(featurized)
+
+
+def load(model_storage, resource, execution_context):
+    return RouteClassifier.load(RouteClassifier.get_default_config(), model_storage, resource, execution_context)
+
+
+def edit_meta(model_storage, resource, **changes):
+    with model_storage.read_from(resource) as directory:
+        path = directory / CLASSIFIER_META_FILE
+        meta = json.loads(path.read_text())
+        meta.update(changes)
+        path.write_text(json.dumps(meta))
+        return meta
+
+
+def edit_arrays(model_storage, resource, edit):
+    with model_storage.read_from(resource) as directory:
+        path = directory / CLASSIFIER_WEIGHTS_FILE
+        with np.load(path) as data:
+            arrays = {k: data[k].copy() for k in data.files}
+        edit(arrays)
+        np.savez(path, **arrays)
+
+
+def test_meta_records_sha256_of_arrays_and_labels(trained, model_storage):
+    with model_storage.read_from(trained) as directory:
+        meta = json.loads((directory / CLASSIFIER_META_FILE).read_text())
+    assert sorted(meta["sha256"]) == ["bias", "meta", "weights"]
+    assert all(len(v) == 64 for v in meta["sha256"].values())
+
+
+def test_nan_weights_refuse(trained, model_storage, execution_context):
+    def poison(arrays):
+        arrays["weights"][:] = np.nan
+
+    edit_arrays(model_storage, trained, poison)
+    with pytest.raises(RasaException, match=r"route_classifier\.npz: 'weights' holds non-finite values"):
+        load(model_storage, trained, execution_context)
+
+
+def test_permuted_label_list_refuses(trained, model_storage, execution_context):
+    with model_storage.read_from(trained) as directory:
+        labels = json.loads((directory / CLASSIFIER_META_FILE).read_text())["labels"]
+    edit_meta(model_storage, trained, labels=labels[::-1])
+    with pytest.raises(RasaException, match=r"route_classifier\.json: the labels, temperature or dim do not match"):
+        load(model_storage, trained, execution_context)
+
+
+def test_changed_weight_refuses(trained, model_storage, execution_context):
+    def nudge(arrays):
+        arrays["weights"][0, 0] += 0.5
+
+    edit_arrays(model_storage, trained, nudge)
+    with pytest.raises(RasaException, match=r"route_classifier\.npz: the 'weights' do not match the SHA-256"):
+        load(model_storage, trained, execution_context)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0, float("nan")])
+def test_non_positive_temperature_refuses(trained, model_storage, execution_context, temperature):
+    edit_meta(model_storage, trained, temperature=temperature)
+    with pytest.raises(RasaException, match=r"route_classifier\.json: temperature=.*finite number > 0"):
+        load(model_storage, trained, execution_context)
+
+
+def test_label_list_of_the_wrong_length_refuses(trained, model_storage, execution_context):
+    edit_meta(model_storage, trained, labels=["action", "other"])
+    with pytest.raises(RasaException, match=r"route_classifier\.npz: weights \(3, 384\) and bias \(3,\) do not fit 2"):
+        load(model_storage, trained, execution_context)
+
+
+def test_missing_weights_file_refuses(trained, model_storage, execution_context):
+    with model_storage.read_from(trained) as directory:
+        (directory / CLASSIFIER_WEIGHTS_FILE).unlink()
+    with pytest.raises(RasaException, match=r"route_classifier\.npz is missing"):
+        load(model_storage, trained, execution_context)
+
+
+def test_meta_without_checksums_loads_with_a_warning(featurizer, trained, model_storage, execution_context, caplog):
+    with model_storage.read_from(trained) as directory:
+        path = directory / CLASSIFIER_META_FILE
+        meta = json.loads(path.read_text())
+        del meta["sha256"]
+        path.write_text(json.dumps(meta))
+    with caplog.at_level("WARNING"):
+        loaded = load(model_storage, trained, execution_context)
+    assert "records no checksums" in caplog.text
+    (message,) = loaded.process(featurizer.process(messages(["hello!"])))
+    assert message.get("intent")["name"] in {"action", "other", "recall"}

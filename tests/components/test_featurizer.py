@@ -1,4 +1,6 @@
+import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa_intent_student.components.featurizer import StudentFeaturizer, align_to_tokens
 from rasa_intent_student.constants import DEFAULT_MODEL_DIR, STUDENT_FILES
 from rasa_intent_student.encoder import TokenEmbeddings
+from rasa_intent_student.manifest import StudentManifest, file_sha256
 
 from .conftest import messages
 
@@ -135,10 +138,70 @@ def test_trained_model_is_self_contained(student_copy, model_storage, execution_
             np.testing.assert_allclose(fa, fb, atol=1e-6)
 
 
-def test_load_without_resource_falls_back_to_configured_student(student_dir, model_storage, execution_context):
+def test_load_without_stored_student_refuses_instead_of_using_the_configured_one(
+    student_dir, model_storage, execution_context
+):
     config = {**StudentFeaturizer.get_default_config(), "model": str(student_dir)}
-    loaded = StudentFeaturizer.load(config, model_storage, Resource("never-trained"), execution_context)
-    assert loaded.encoder.model_dir == student_dir
+    with pytest.raises(InvalidConfigException, match="holds no student for 'never-trained'.*retrain"):
+        StudentFeaturizer.load(config, model_storage, Resource("never-trained"), execution_context)
+
+
+def train_stored_student(student_copy, model_storage, execution_context):
+    config = {**StudentFeaturizer.get_default_config(), "model": str(student_copy)}
+    resource = StudentFeaturizer.create(config, model_storage, Resource("f"), execution_context).train(TrainingData())
+    return config, resource
+
+
+def test_stored_student_records_checksums(student_copy, model_storage, execution_context):
+    config, resource = train_stored_student(student_copy, model_storage, execution_context)
+    with model_storage.read_from(resource) as directory:
+        manifest = StudentManifest.load(directory)
+        assert manifest.checksums == {n: file_sha256(directory / n) for n in ("model.onnx", "tokenizer.json")}
+    StudentFeaturizer.load(config, model_storage, resource, execution_context)  # intact: loads
+
+
+def test_flipped_byte_in_stored_onnx_refuses(student_copy, model_storage, execution_context):
+    config, resource = train_stored_student(student_copy, model_storage, execution_context)
+    with model_storage.read_from(resource) as directory:
+        path = directory / "model.onnx"
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+    with pytest.raises(InvalidConfigException, match=r"model\.onnx is damaged: its SHA-256"):
+        StudentFeaturizer.load(config, model_storage, resource, execution_context)
+
+
+def test_student_dir_removed_from_trained_model_refuses(student_copy, model_storage, execution_context):
+    config, resource = train_stored_student(student_copy, model_storage, execution_context)
+    with model_storage.read_from(resource) as directory:
+        stored = Path(directory)
+    shutil.rmtree(stored)
+    # The configured student still exists: it must not stand in for the stored one.
+    assert (student_copy / "model.onnx").is_file()
+    with pytest.raises(InvalidConfigException, match="holds no student for 'f'.*damaged or incomplete"):
+        StudentFeaturizer.load(config, model_storage, resource, execution_context)
+
+
+def test_stored_manifest_with_wrong_dim_refuses(student_copy, model_storage, execution_context):
+    config, resource = train_stored_student(student_copy, model_storage, execution_context)
+    with model_storage.read_from(resource) as directory:
+        path = directory / "student.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        path.write_text(json.dumps({**data, "dim": 768}), encoding="utf-8")
+    with pytest.raises(InvalidConfigException, match=r"student\.json says dim=768"):
+        StudentFeaturizer.load(config, model_storage, resource, execution_context)
+
+
+def test_lone_surrogate_message_is_featurized_not_dropped(featurizer, tokenizer, encoder):
+    broken, repaired = messages(["book a table \ud83d for two"]), messages(["book a table \ufffd for two"])
+    for batch in (broken, repaired):
+        tokenizer.process(batch)
+        featurizer.process(batch)
+    (sequence, sentence), (expected_sequence, expected_sentence) = dense(broken[0]), dense(repaired[0])
+    assert sentence.shape == (1, encoder.dim) and np.isfinite(sentence).all()
+    assert sequence.shape == (len(broken[0].get("text_tokens")), encoder.dim)
+    np.testing.assert_allclose(sentence, expected_sentence, atol=1e-6)
+    np.testing.assert_allclose(sequence, expected_sequence, atol=1e-6)
 
 
 def test_fingerprint_changes_with_student_files(student_copy):

@@ -1,0 +1,19 @@
+"""Errors that a user can fix (a bad option, a damaged or mismatched file), as opposed to bugs.
+
+``rasa-intent-student`` prints a ``StudentError`` as one line, ``error: ...``, and exits
+with status 1; any other exception is a bug and keeps its traceback.
+"""
+
+
+class StudentError(ValueError):
+    """A user error: a bad argument or option, or input that cannot be used as given.
+
+    A ValueError subclass, so that ``except ValueError`` written before it existed still works.
+    """
+
+
+class IntegrityError(StudentError):
+    """A model file is damaged or does not match what its manifest or meta file records.
+
+    The message names the file and says how to fix it (restore, rebuild or retrain).
+    """
