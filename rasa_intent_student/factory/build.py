@@ -12,6 +12,7 @@ import numpy as np
 
 from rasa_intent_student.constants import (
     ATTENTION_MASK,
+    BENCH_LATENCY_RUNS,
     DEFAULT_LAYERS_KEPT,
     DEFAULT_MAX_SEQ_LENGTH,
     DEFAULT_VOCAB_SIZE,
@@ -25,11 +26,21 @@ from rasa_intent_student.constants import (
 )
 
 from rasa_intent_student.factory.e5_offline import E5_WEIGHTS_NOTE
+from rasa_intent_student.factory.graph_report import (
+    compare_graphs,
+    graph_summary,
+    latency_rows,
+    node_count,
+    record_int8_graph,
+)
+from rasa_intent_student.factory.quantize import DEFAULT_QUANT_MODE, QUANT_MODES
 from rasa_intent_student.factory.vocab import WORDS_PER_LANGUAGE
+from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
 
 FP32_ONNX = "model-fp32.onnx"
+FUSED_ONNX = "model-fp32-fused.onnx"
 FP32_ST_DIR = "student-fp32"
 DEV_TEXTS_PER_LANGUAGE = 10
 
@@ -52,6 +63,12 @@ class BuildConfig:
         command: the command line recorded in the model card.
         words_per_language: wordfreq words per language used to rank pieces.
         extra_sentences: more texts for the fidelity checks.
+        fuse: apply onnxruntime's transformer fusions (Attention, EmbedLayerNormalization,
+            SkipLayerNormalization, BiasGelu) before quantizing; False keeps the raw export (debugging).
+        quantization: the shipped INT8 mode, one of ``QUANT_MODES`` (weights u8/s8, per channel/tensor).
+        compare_quantization: also quantize with the other modes and record their cosines and
+            latencies (and the unfused graph's, when fused) in the card, so the choice stays measured.
+        latency_runs: single-utterance ``session.run`` calls timed per graph (1 thread); 0 skips timing.
     """
 
     output: Path
@@ -67,6 +84,10 @@ class BuildConfig:
     command: str = ""
     words_per_language: int = WORDS_PER_LANGUAGE
     extra_sentences: List[str] = field(default_factory=list)
+    fuse: bool = True
+    quantization: str = DEFAULT_QUANT_MODE
+    compare_quantization: bool = True
+    latency_runs: int = BENCH_LATENCY_RUNS
 
 
 def verification_texts(config: BuildConfig) -> List[str]:
@@ -109,13 +130,24 @@ def save_st_student(model: Any, tokenizer: Dict[str, Any], directory: Path, pref
 def build_student(config: BuildConfig) -> Dict[str, Any]:
     """Run the pipeline and write the student directory. Returns the metrics written to student.json."""
     from rasa_intent_student.factory.card import make_manifest, write_card
-    from rasa_intent_student.factory.export import check_parity, export_onnx, make_feeds, onnx_forward, torch_forward
+    from rasa_intent_student.manifest import seal_student
+    from rasa_intent_student.factory.export import (
+        attention_shape,
+        check_parity,
+        export_onnx,
+        fuse_onnx,
+        make_feeds,
+        onnx_forward,
+        torch_forward,
+    )
     from rasa_intent_student.factory.prune import keep_layers, prune_vocab
     from rasa_intent_student.factory.quantize import mean_cosine, quantize_int8
     from rasa_intent_student.factory.sentences import check_sentences, translation_matches
     from rasa_intent_student.factory.teacher import load_teacher
     from rasa_intent_student.factory.vocab import choose_pieces, unk_rates
 
+    if config.quantization not in QUANT_MODES:
+        raise StudentError(f"Unknown quantization mode {config.quantization!r}. Valid modes: {list(QUANT_MODES)}.")
     start = time.time()
     output, work = Path(config.output), Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -143,25 +175,41 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
 
     fp32_path = export_onnx(model, work / FP32_ONNX, pooling)
     feeds = make_feeds(student_tokenizer, texts, prefix, config.max_seq_length)
-    max_diff = check_parity(model, fp32_path, feeds, pooling)
+    export_diff = check_parity(model, fp32_path, feeds, pooling)
+    graph: Dict[str, Any] = {"fused": bool(config.fuse), "nodes": {"export_fp32": node_count(fp32_path)}}
+    graph_path, max_diff = fp32_path, export_diff
+    if config.fuse:
+        graph_path = work / FUSED_ONNX
+        graph["fusions"] = fuse_onnx(fp32_path, graph_path, **attention_shape(model))
+        graph["nodes"]["fused_fp32"] = node_count(graph_path)
+        # The fused kernels (one softmax over a mask index, fused LayerNorms) stay within the same atol.
+        max_diff = check_parity(model, graph_path, feeds, pooling)
+        graph["export_max_abs_diff"], graph["fused_max_abs_diff"] = export_diff, max_diff
 
     staging = work / "staging"
     if staging.exists():
         shutil.rmtree(staging)
-    int8_path = quantize_int8(fp32_path, staging / MODEL_FILE)
-    fp32_out, int8_out = onnx_forward(fp32_path, feeds), onnx_forward(int8_path, feeds)
+    int8_path = quantize_int8(graph_path, staging / MODEL_FILE, config.quantization)
+    fp32_out, int8_out = onnx_forward(graph_path, feeds), onnx_forward(int8_path, feeds)
     int8_fid = mean_cosine(fp32_out, int8_out, feeds[ATTENTION_MASK])
     if int8_fid["sentence_cosine_mean"] < config.cosine_floor:
-        raise ValueError(
+        raise StudentError(
             f"INT8 student keeps only {int8_fid['sentence_cosine_mean']:.4f} mean cosine to FP32 "
             f"(floor {config.cosine_floor}); check the quantization settings or lower --cosine-floor."
         )
+    record_int8_graph(graph, int8_path, config.quantization)
+    graph.update(
+        compare_graphs(
+            config, graph_path, fp32_path, int8_path, int8_fid, feeds, fp32_out, student_tokenizer, prefix, texts, work
+        )
+    )
     vs_teacher = _cos(int8_out[SENTENCE_OUTPUT], teacher_sentence)
     n_check = len(check_sentences())  # verification_texts starts with them
 
     shutil.copyfile(student_tokenizer, staging / TOKENIZER_FILE)
     dropped = int(teacher_vocab) - len(keep)
     fp32_size, int8_size = fp32_path.stat().st_size, int8_path.stat().st_size
+    graph["bytes"] = int8_size
     metrics: Dict[str, Any] = {
         "teacher_layers": int(teacher_layers),
         "teacher_parameters": int(teacher_params),
@@ -180,8 +228,8 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
             "int8_vs_fp32_cosine_min": round(int8_fid["sentence_cosine_min"], 5),
             "int8_vs_fp32_centered_cosine_mean": round(int8_fid["centered_cosine_mean"], 5),
             "int8_vs_fp32_token_cosine_mean": round(int8_fid["token_cosine_mean"], 5),
-            "student_vs_teacher_cosine_mean": round(float(vs_teacher.mean()), 5),
-            "student_vs_teacher_cosine_min": round(float(vs_teacher.min()), 5),
+            "int8_vs_build_source_cosine_mean": round(float(vs_teacher.mean()), 5),
+            "int8_vs_build_source_cosine_min": round(float(vs_teacher.min()), 5),
             "translation_matches": {
                 "of": n_check,
                 "teacher": translation_matches(teacher_sentence[:n_check]),
@@ -195,14 +243,29 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
         if vocab_report
         else {},
         "vocab_choice": vocab_report,
+        "graph": graph,
         "machine": f"{platform.machine()} CPU, {_cores()} cores, no GPU",
         "teacher_weights": E5_WEIGHTS_NOTE if config.teacher == E5_OFFLINE_TEACHER else str(teacher.directory),
     }
     metrics["build_seconds"] = round(time.time() - start, 1)
+    metrics["build_command"] = config.command or _default_command(config)
+    teacher_name, layers_kept = teacher.source, config.layers
+    from rasa_intent_student.constants import DISTILL_RECORD_FILE
+
+    record_path = Path(teacher.directory) / DISTILL_RECORD_FILE
+    if record_path.is_file():  # a distilled student: the card names the real teacher and its layers
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        teacher_name, layers_kept = record["distilled_from"], tuple(record["layers"])
+        metrics["distillation"] = record
+        metrics["build_source"] = "distilled FP32 student (full vocabulary)"
+        metrics["teacher_layers"] = record.get("teacher_layers") or metrics["teacher_layers"]
+        metrics["teacher_parameters"] = record.get("teacher_parameters") or metrics["teacher_parameters"]
+        source = record["config"]["teacher"]
+        metrics["teacher_weights"] = f"{E5_WEIGHTS_NOTE if source == E5_OFFLINE_TEACHER else source}; then distilled"
     manifest = make_manifest(
         dim=int(dim),
-        teacher=teacher.source,
-        layers_kept=config.layers,
+        teacher=teacher_name,
+        layers_kept=layers_kept,
         vocab_size=len(keep),
         languages=config.languages if vocab_report else (),
         pooling=pooling,
@@ -211,7 +274,8 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
         metrics=metrics,
     )
     manifest.save(staging)
-    write_card(staging, manifest, config.command or _default_command(config))
+    write_card(staging, manifest)
+    seal_student(staging)  # last: SHA-256 of model.onnx and tokenizer.json into student.json
     _replace_dir(staging, output)
     logger.info("Student written to %s (%.1f MB) in %.0f s", output, int8_size / 1e6, metrics["build_seconds"])
     return metrics
@@ -248,8 +312,9 @@ def build_summary(metrics: Dict[str, Any]) -> Sequence[Tuple[str, str]]:
         ("FP32 ONNX", f"{s['fp32'] / 2**20:.1f} MiB"),
         ("INT8 ONNX", f"{s['int8'] / 2**20:.2f} MiB"),
         ("ONNX vs torch max |diff|", f"{f['onnx_fp32_max_abs_diff']:.1e}"),
+        ("graph", graph_summary(metrics.get("graph", {}))),
         ("INT8 vs FP32 cosine (mean/min)", f"{f['int8_vs_fp32_cosine_mean']:.4f} / {f['int8_vs_fp32_cosine_min']:.4f}"),
-        ("student vs teacher cosine", f"{f['student_vs_teacher_cosine_mean']:.4f}"),
+        ("INT8 vs build-source cosine", f"{f['int8_vs_build_source_cosine_mean']:.4f}"),
         ("max unk rate (languages)", f"{max(unk):.3%}" if unk else "n/a"),
         ("build time", f"{metrics['build_seconds']:.0f} s"),
-    ]
+    ] + latency_rows(metrics.get("graph", {}))

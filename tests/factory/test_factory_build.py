@@ -28,6 +28,7 @@ def tiny_build(tiny_teachers, route_dir, tmp_path_factory):
         work_dir=root / "work",
         route_dir=route_dir,
         words_per_language=2000,
+        latency_runs=30,
     )
     return config, build_student(config)
 
@@ -65,6 +66,7 @@ def test_build_manifest_and_card_describe_the_student(tiny_build):
     assert manifest.quantization == "int8-dynamic" and manifest.languages == LANGS
     assert manifest.max_seq_length == 128 and manifest.dim == 32
     assert {"torch", "onnxruntime", "transformers"} <= set(manifest.versions)
+    assert manifest.verify_file(config.output / "model.onnx") and manifest.verify_file(config.output / "tokenizer.json")
     assert set(manifest.metrics["unk_rate"]) == set(LANGS)
     assert manifest.metrics["unk_rate"]["en"]["source"] == "route-dev"
     card = (config.output / MODEL_CARD_FILE).read_text(encoding="utf-8")
@@ -73,6 +75,36 @@ def test_build_manifest_and_card_describe_the_student(tiny_build):
     tokenizer = json.loads((config.output / "tokenizer.json").read_text(encoding="utf-8"))
     assert len(tokenizer["model"]["vocab"]) == manifest.vocab_size
     assert metrics["sizes"]["int8"] == (config.output / "model.onnx").stat().st_size < metrics["sizes"]["fp32"]
+
+
+@pytest.mark.slow
+def test_build_ships_the_fused_int8_graph_and_records_its_choice(tiny_build):
+    from rasa_intent_student.encoder import StudentEncoder
+    from rasa_intent_student.factory.export import graph_ops
+    from rasa_intent_student.factory.quantize import DEFAULT_QUANT_MODE, QUANT_MODES
+
+    config, metrics = tiny_build
+    ops = graph_ops(config.output / "model.onnx")
+    assert sum(ops.values()) <= 80 and ops.get("QAttention") == 2 and ops.get("QEmbedLayerNormalization") == 1, ops
+    graph = StudentManifest.load(config.output).metrics["graph"]
+    assert graph["fused"] is True and graph["quantization"]["mode"] == DEFAULT_QUANT_MODE
+    assert graph["nodes"]["int8"] == sum(ops.values()) and graph["int8_fused_ops"]["QAttention"] == 2
+    assert graph["nodes"]["export_fp32"] > 4 * graph["nodes"]["fused_fp32"]
+    assert graph["fusions"]["Attention"] == 2 and graph["fusions"]["EmbedLayerNormalization"] == 1
+    # every mode was quantized, timed and compared, plus the unfused graph and the FP32 one
+    shipped = graph["candidates"][graph["shipped"]]
+    assert graph["shipped"] == f"fused int8 {DEFAULT_QUANT_MODE}"
+    assert {f"fused int8 {m}" for m in QUANT_MODES} | {f"unfused int8 {DEFAULT_QUANT_MODE}", "fused fp32"} == set(graph["candidates"])
+    assert shipped["cosine_mean"] == metrics["fidelity"]["int8_vs_fp32_cosine_mean"] and shipped["bytes"] == graph["bytes"]
+    assert all(row["p50_ms"] > 0 for row in graph["candidates"].values())
+    assert graph["latency"]["runs"] == config.latency_runs and graph["latency"]["threads"] == 1
+    assert graph["candidates"][f"unfused int8 {DEFAULT_QUANT_MODE}"]["nodes"] > 2 * graph["nodes"]["int8"]
+    card = (config.output / MODEL_CARD_FILE).read_text(encoding="utf-8")
+    assert "## Graph" in card and "Fused: yes" in card and f"**fused int8 {DEFAULT_QUANT_MODE}** (shipped)" in card
+    assert f"{shipped['p50_ms']:.3f} ms" in card
+    encoder = StudentEncoder.load(config.output)  # the runtime feeds what the fused graph needs
+    assert [i.name for i in encoder.session.get_inputs()] == ["input_ids", "attention_mask"]
+    assert encoder.encode(["hi", "Wie ist das Wetter heute?"]).shape == (2, 32)
 
 
 @pytest.mark.slow
@@ -95,13 +127,27 @@ def test_build_from_an_xlmr_teacher_without_prefix_via_the_cli(tiny_teachers, ro
     code = main([
         "build", "--teacher", str(tiny_teachers["xlmr"]), "--output", str(out), "--layers", "3", "1",
         "--vocab-size", "0", "--work-dir", str(tmp_path / "work"), "--route-data", str(route_dir),
+        "--no-fuse", "--quantization", "u8-tensor", "--no-compare-quantization", "--latency-runs", "7",
     ])
     assert code == 0
     table = capsys.readouterr().out
     assert "INT8 vs FP32 cosine" in table and str(out) in table
+    assert "not fused, u8-tensor" in table and "p50 1 thread: unfused int8 u8-tensor" in table
     manifest = StudentManifest.load(out)
     assert manifest.layers_kept == (3, 1) and manifest.prefix == "" and manifest.languages == ()
+    graph = manifest.metrics["graph"]
+    assert graph["fused"] is False and "fused_fp32" not in graph["nodes"] and graph["quantization"]["mode"] == "u8-tensor"
+    assert list(graph["candidates"]) == ["unfused int8 u8-tensor"] and graph["latency"]["runs"] == 7
+    assert "Fused: no" in (out / MODEL_CARD_FILE).read_text(encoding="utf-8")
     assert StudentEncoder.load(out).encode(["hello", "hallo"]).shape == (2, 32)
+
+
+def test_cli_rejects_unknown_quantization_modes(tmp_path, capsys):
+    from rasa_intent_student.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["build", "--output", str(tmp_path), "--quantization", "int4"])
+    assert "s8-channel-7bit" in capsys.readouterr().err
 
 
 def test_cli_rejects_unknown_languages(tmp_path, capsys):
