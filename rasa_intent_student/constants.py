@@ -1,4 +1,5 @@
 """File names, config keys and defaults, defined once."""
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -32,7 +33,7 @@ CHARS_PER_TOKEN_CAP = 32
 POOLING_MODES = ("mean", "cls")
 QUANTIZATION_MODES = ("none", "int8-dynamic")
 
-# The three routes and the 18 languages of shared/LABELS.md.
+# The three routes and the 18 languages of docs/ROUTES.md.
 ROUTES = ("action", "recall", "other")
 LANGUAGES = (
     "ko", "en", "ja", "zh", "es", "fr", "de", "pt", "it",
@@ -71,10 +72,14 @@ QUALITY_MAX_PER_INTENT = 32  # sentences expanded per intent and language (shots
 BENCH_LATENCY_RUNS = 300  # single-utterance encodes per model
 BENCH_WARMUP_RUNS = 20
 BENCH_BATCH_SIZE = 32
-ARTIFACTS_DIR = PACKAGE_DIR.parent / "artifacts"
+# Runs, reference models and caches: ./artifacts of the working directory (never inside site-packages),
+# or $RASA_INTENT_STUDENT_ARTIFACTS.
+ARTIFACTS_ENV = "RASA_INTENT_STUDENT_ARTIFACTS"
+ARTIFACTS_DIR = Path(os.environ.get(ARTIFACTS_ENV) or "artifacts")
 
 # Distillation (rasa-intent-student distill).
 DISTILL_OUTPUT_DIR = ARTIFACTS_DIR / "distill"
+DISTILL_RECORD_FILE = "distill.json"  # in a distilled student-st/: what `build` copies into the manifest and card
 DISTILL_MAX_SEQ_LENGTH = 64  # corpus texts are short; attention cost grows with the square of this
 
 # FP32 reference encoders for `bench` (python -m rasa_intent_student.factory.reference).
@@ -83,7 +88,6 @@ REFERENCE_STUDENT_FP32_DIR = ARTIFACTS_DIR / "student-fp32"
 BENCH_CACHE_DIR = ARTIFACTS_DIR / "cache"
 DISTILL_TEXTS_PER_LANGUAGE = 2400  # distillation corpus size per language
 DISTILL_DJANGO_PER_LANGUAGE = 1000  # of which at most this many Django catalog strings
-DISTILL_MAX_MINUTES = 22.0  # training wall time; with the teacher pass a run fits in 30 min on 2 cores
 # StudentFeaturizer threads: one message is too small to gain from more, and spinning
 # onnxruntime threads compete with Rasa's own on a small CPU (p50 parse 7.5 ms vs 40 ms, 2 busy cores).
 DEFAULT_FEATURIZER_THREADS = 1

@@ -3,6 +3,7 @@ import argparse
 import json
 from pathlib import Path
 from typing import Dict, List, Optional
+from rasa_intent_student.errors import StudentError
 
 
 def parse_models(values: Optional[List[str]]) -> Optional[Dict[str, Path]]:
@@ -15,7 +16,7 @@ def parse_models(values: Optional[List[str]]) -> Optional[Dict[str, Path]]:
         if not sep:
             name, path = Path(value).name, value
         if not name or not path:
-            raise ValueError(f"--models entry {value!r} is invalid; use NAME=DIR or DIR.")
+            raise StudentError(f"--models entry {value!r} is invalid; use NAME=DIR or DIR.")
         models[name] = Path(path)
     return models
 
@@ -32,6 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--skip-speed", action="store_true", help="skip encoder latency/throughput/memory")
     parser.add_argument("--skip-rasa", action="store_true", help="skip training and parsing with Rasa")
     parser.add_argument("--skip-quality", action="store_true", help="skip the few-shot intent benchmark")
+    parser.add_argument("--skip-protocols", action="store_true", help="skip the fidelity protocols (route, cross-lingual "
+                        "intents, cross-lingual memory retrieval; ratios to the model named teacher*)")
     parser.add_argument("--runs", type=int, default=None, help="single-utterance encodes per model")
     parser.add_argument("--text-limit", type=int, default=None, help="dev texts used for timing (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="threads for batch throughput (latency is always 1 thread)")
@@ -56,6 +59,7 @@ def run(ns: argparse.Namespace) -> int:
         skip_speed=ns.skip_speed,
         skip_rasa=ns.skip_rasa,
         skip_quality=ns.skip_quality,
+        skip_protocols=ns.skip_protocols,
         threads=ns.threads,
         text_limit=ns.text_limit,
         rasa_model=ns.rasa_model,
@@ -89,6 +93,14 @@ def run(ns: argparse.Namespace) -> int:
     if "fidelity" in result:
         print("\nEmbedding fidelity to the teacher on the route dev split\n")
         print(tables.format_fidelity(result["fidelity"]))
+    if "protocols" in result:
+        p = result["protocols"]
+        print("\nFidelity protocols (route_*: macro-F1; intents_*: accuracy; memory_xling: top-1 retrieval; "
+              f"*_xling: trained or stored in English, used in the other language); ratios to {p['reference']}\n")
+        print(tables.format_protocol_means(p))
+        for name in p.get("ratios", {}):
+            print(f"\n{name} / {p['reference']}, per language\n")
+            print(tables.format_protocol_ratios(p, name))
     if ns.json:
         print(json.dumps(result, ensure_ascii=False))
     return 0

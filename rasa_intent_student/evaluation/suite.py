@@ -39,6 +39,7 @@ class BenchConfig:
     skip_speed: bool = False
     skip_rasa: bool = False
     skip_quality: bool = False
+    skip_protocols: bool = False
     rasa_model: Optional[Path] = None
     diet_epochs: int = 100
     train_limit: Optional[int] = None
@@ -90,7 +91,7 @@ def run_bench(config: BenchConfig) -> Dict[str, Any]:
     from rasa_intent_student.routes import load_routes
 
     result: Dict[str, Any] = {"machine": machine()}
-    models = resolve_models(config.models) if not (config.skip_speed and config.skip_quality) else {}
+    models = resolve_models(config.models) if not (config.skip_speed and config.skip_quality and config.skip_protocols) else {}
     dev = load_routes("dev")
 
     if not config.skip_speed:
@@ -130,7 +131,32 @@ def run_bench(config: BenchConfig) -> Dict[str, Any]:
         teacher = next((path for name, path in models.items() if name.startswith("teacher")), None)
         if teacher is not None:
             result["fidelity"] = teacher_fidelity(models, teacher, [e.text for e in dev])
+
+    if not config.skip_protocols:
+        result["protocols"] = run_fidelity_protocols(models, config)
     return result
+
+
+def run_fidelity_protocols(models: Dict[str, Path], config: BenchConfig) -> Dict[str, Any]:
+    """Every model on ``crosslingual.PROTOCOLS``, and each one's ratio to the first model named ``teacher*``."""
+    from tqdm.auto import tqdm
+
+    from rasa_intent_student.encoder import StudentEncoder
+    from rasa_intent_student.evaluation.crosslingual import PROTOCOLS, ratios, run_protocols
+    from rasa_intent_student.evaluation.quality import cached_embeddings, default_corpus, model_fingerprint
+
+    cache = Path(config.cache_dir) / "quality" if config.cache_dir else None
+    corpus = default_corpus(config.languages, cache, config.shots)
+    scores = {}
+    for name, path in tqdm(models.items(), desc="fidelity protocols", disable=not config.progress):
+        encoder = StudentEncoder.load(path, threads=config.threads)
+        fingerprint = model_fingerprint(Path(path))
+        scores[name] = run_protocols(lambda texts: cached_embeddings(encoder, list(texts), cache, fingerprint), corpus, config.languages)
+    teacher = next((name for name in models if name.startswith("teacher")), None)
+    out: Dict[str, Any] = {"protocols": list(PROTOCOLS), "scores": scores, "reference": teacher}
+    if teacher is not None:
+        out["ratios"] = {name: ratios(s, scores[teacher]) for name, s in scores.items() if name != teacher}
+    return out
 
 
 def teacher_fidelity(models: Dict[str, Path], teacher_dir: Path, texts: List[str]) -> Dict[str, Dict[str, float]]:

@@ -89,3 +89,34 @@ def format_quality(quality: dict) -> str:
 def format_fidelity(fidelity: dict) -> str:
     return format_table(["model", "cosine to teacher", "min cosine", "MSE"],
                         [[name, s["cosine"], s["min_cosine"], f"{s['mse']:.2e}"] for name, s in fidelity.items()])
+
+
+def format_protocol_means(protocols: dict) -> str:
+    """Mean score per protocol (rows) and model (columns), with each model's ratio to the reference."""
+    scores, ratios = protocols["scores"], protocols.get("ratios", {})
+    names = list(scores)
+    rows = []
+    for protocol in protocols["protocols"]:
+        means = [sum(scores[n][protocol].values()) / max(len(scores[n][protocol]), 1) for n in names]
+        cells = []
+        for name, mean in zip(names, means):
+            ratio = ratios.get(name, {}).get(protocol, {}).get("mean")
+            cells.append(f"{mean:.3f}" + (f" ({ratio:.2f}x)" if ratio is not None else ""))
+        rows.append([protocol, *cells])
+    return format_table(["protocol (mean over languages)", *names], rows)
+
+
+def format_protocol_ratios(protocols: dict, model: str) -> str:
+    """``model`` / reference per language (rows) and protocol (columns); the worst ratio of each row last."""
+    ratios = protocols["ratios"][model]
+    names = protocols["protocols"]
+    langs = [lang for lang in protocols["scores"][model][names[0]]]
+    for protocol in names:
+        langs += [lang for lang in protocols["scores"][model][protocol] if lang not in langs]
+    rows = []
+    for lang in langs:
+        cells = [ratios[p].get(lang) for p in names]
+        present = [c for c in cells if c is not None]
+        rows.append([lang, *("" if c is None else f"{c:.3f}" for c in cells), f"{min(present):.3f}" if present else ""])
+    rows.append(["mean", *(f"{ratios[p]['mean']:.3f}" if "mean" in ratios[p] else "" for p in names), ""])
+    return format_table(["language", *names, "worst"], rows)

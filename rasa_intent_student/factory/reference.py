@@ -26,6 +26,7 @@ from rasa_intent_student.constants import (
     TOKENIZER_FILE,
 )
 from rasa_intent_student.manifest import StudentManifest, library_versions
+from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def export_student_fp32(output: Path = REFERENCE_STUDENT_FP32_DIR, work_dir: Pat
     manifest = StudentManifest.load(student_dir)
     expected = (manifest.metrics.get("sizes") or {}).get("fp32")
     if expected and expected != fp32.stat().st_size:
-        raise ValueError(
+        raise StudentError(
             f"{fp32} has {fp32.stat().st_size} bytes but {student_dir} was built from an FP32 graph of {expected} bytes; "
             "they come from different builds. Rebuild with `make model`."
         )

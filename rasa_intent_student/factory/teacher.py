@@ -11,6 +11,7 @@ from rasa_intent_student.constants import (
     POOLING_MODES,
     TOKENIZER_FILE,
 )
+from rasa_intent_student.errors import StudentError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -52,7 +53,7 @@ def pooling_mode(config: dict, path: Path) -> str:
         on = [k[len("pooling_mode_"):] for k, v in config.items() if k.startswith("pooling_mode_") and v]
         mode = "+".join(m.replace("_tokens", "").replace("_token", "") for m in on) or "mean"
     if mode not in POOLING_MODES or config.get("include_prompt", True) is False:
-        raise ValueError(
+        raise StudentError(
             f"Pooling config {path} uses pooling '{mode}' (include_prompt={config.get('include_prompt', True)}), "
             f"which the student cannot reproduce; valid: {POOLING_MODES} over all tokens. Pick another teacher."
         )

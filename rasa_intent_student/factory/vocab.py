@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from rasa_intent_student.constants import LANGUAGES
+from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def choose_pieces(
     report["route_train"] = len(keep) - before
     report["languages_without_wordlist"] = no_wordlist
     if len(keep) > target_size:
-        raise ValueError(
+        raise StudentError(
             f"Special, script and route pieces alone are {len(keep)} > target vocab size {target_size}; "
             "raise --vocab-size."
         )

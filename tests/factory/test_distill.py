@@ -1,4 +1,5 @@
 """Distillation: losses by hand, loss goes down, resume is exact, the teacher cache is reused."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from rasa_intent_student.factory.distill import (  # noqa: E402
     teacher_embeddings,
     tokenize,
 )
-from rasa_intent_student.factory.distill_card import describe_distilled  # noqa: E402
+from rasa_intent_student.factory.distill_card import describe_results, load_bench_protocols, load_bench_quality  # noqa: E402
 from rasa_intent_student.factory.teacher import load_teacher  # noqa: E402
 from rasa_intent_student.manifest import StudentManifest  # noqa: E402
 
@@ -68,17 +69,24 @@ def test_loss_goes_down(tiny_teachers, route_dir, tmp_path):
     manifest = (tmp_path / "run" / CORPUS_MANIFEST_FILE).read_text(encoding="utf-8")
     assert '"route-train"' in manifest
 
-    # The card step: a built student gets the real teacher, layers and before/after figures.
+    # The card: the distillation record travels in student-st/distill.json; results are added from bench output.
+    record = json.loads((student / "distill.json").read_text(encoding="utf-8"))
+    assert record["steps"] == 40 and record["layers"] == [0, 3] and record["distilled_from"] == str(tiny_teachers["bert"])
     built = tmp_path / "built"
     built.mkdir()
-    StudentManifest(dim=32, teacher=str(student), layers_kept=(0, 1), vocab_size=600).save(built)
-    quality = {"teacher-fp32": {"en": 0.80, "de": 0.90}, "pruned-int8": {"en": 0.60, "de": 0.45}, "distilled-int8": {"en": 0.76, "de": 0.90}}
-    describe_distilled(built, tmp_path / "run", "rasa-intent-student distill ...", quality)
+    for name in ("model.onnx", "tokenizer.json"):  # stand-ins: only their checksums are recorded here
+        (built / name).write_bytes(name.encode())
+    StudentManifest(dim=32, teacher=record["distilled_from"], layers_kept=(0, 3), vocab_size=600,
+                    metrics={"distillation": record}).save(built)
+    bench = {"quality": {"models": [
+        {"name": n, "per_language": {lang: {"accuracy": a} for lang, a in accs.items()}} for n, accs in
+        {"teacher-fp32": {"en": 0.80, "de": 0.90}, "pruned-int8": {"en": 0.60, "de": 0.45}, "distilled-int8": {"en": 0.76, "de": 0.90}}.items()]}}
+    (tmp_path / "bench.json").write_text("progress lines\n" + json.dumps(bench) + "\n", encoding="utf-8")
+    describe_results(built, load_bench_quality(tmp_path / "bench.json"), load_bench_protocols(tmp_path / "bench.json"), command="bench ...")
     described = StudentManifest.load(built)
-    assert described.teacher == str(tiny_teachers["bert"]) and described.layers_kept == (0, 3)
-    assert described.metrics["distillation"]["steps"] == 40
+    assert described.metrics["distillation"]["steps"] == 40 and described.checksums
     card = (built / "README.md").read_text(encoding="utf-8")
-    assert "## Distillation" in card and "No distillation" not in card
+    assert "## Distillation" in card and "No distillation" not in card and "(distilled)" in card
     # en 0.76 / 0.80 = 95.0%; mean (0.83 / 0.85) = 97.6%; pruned mean 0.525 / 0.85 = 61.8%.
     assert "| en | 0.800 | 0.600 | 0.760 | 75.0% | 95.0% |" in card
     assert "| **mean** | 0.850 | 0.525 | 0.830 | 61.8% | 97.6% |" in card
@@ -138,3 +146,52 @@ def test_max_steps_zero_sizes_the_run_to_the_time_budget(tiny_teachers, route_di
     assert sized > 5 and 5 < result["step"] <= sized
     with pytest.raises(ValueError, match="max_minutes > 0"):
         distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "bad", max_steps=0, max_minutes=0))
+
+
+def test_translation_loss_by_hand():
+    from rasa_intent_student.factory.distill import distill_loss
+
+    config = DistillConfig(mse_weight=0.0, pair_weight=0.0, xling_weight=2.0)
+    student = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    # Row 1 is a translation whose English source the teacher puts at (1, 0): 2 - 2 cos 90deg = 2.
+    losses = distill_loss(student, student.clone(), config, torch.tensor([1]), torch.tensor([[3.0, 0.0]]))
+    assert losses["xling"].item() == pytest.approx(2.0)
+    assert losses["loss"].item() == pytest.approx(4.0)
+    # No translation in the batch: no translation loss.
+    assert distill_loss(student, student, config)["loss"].item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_translation_target_pulls_translations_to_their_sources(tiny_teachers, route_dir, tmp_path):
+    """The same run with and without the translation target: only the first brings held-out translations
+    closer to the teacher's embedding of their English source."""
+    runs = {}
+    for weight in (0.0, 5.0):
+        config = tiny_config(tiny_teachers["bert"], route_dir, tmp_path / f"x{weight}", max_steps=40, eval_interval=40,
+                             xling_weight=weight, eval_fraction=0.1)
+        runs[weight] = distill(config)
+    start = runs[0.0]["eval_start"]["xling"]
+    assert runs[5.0]["eval_start"]["xling"] == pytest.approx(start)
+    assert runs[5.0]["eval"]["xling"] < runs[0.0]["eval"]["xling"]
+    assert runs[5.0]["eval"]["xling"] < 0.8 * start
+    record = json.loads((Path(runs[5.0]["student_dir"]) / "distill.json").read_text())
+    assert record["config"]["xling_weight"] == 5.0 and record["corpus"]["parallel_pairs"]["dialogue"] > 0
+
+
+@pytest.mark.slow
+def test_pack_teacher_is_the_offline_teacher(tmp_path):
+    """A pack's compact teacher embeds its texts exactly as the full e5-small-offline teacher does."""
+    from rasa_intent_student.constants import DEFAULT_PREFIX
+    from rasa_intent_student.factory.distill.pack import load_extra, load_pack, write_pack
+    from rasa_intent_student.factory.distill.targets import embed
+
+    corpus = CorpusConfig(languages=("en", "ko"), texts_per_language=30, top_words=300, max_django_per_language=5,
+                          django_pairs_per_language=5)
+    extra = ["지난번 주문 뭐였지?", "book a table for two at 7"]
+    write_pack(DistillConfig(corpus=corpus), tmp_path / "pack", extra)
+    teacher, data, ids, manifest = load_pack(tmp_path / "pack")
+    assert len(ids) == len(data.rows) == manifest["texts"] and data.translation_rows(("dialogue",)).sum() >= 470
+    full = load_teacher("e5-small-offline", tmp_path / "work")
+    packed = load_extra(tmp_path / "pack")
+    compact = embed(teacher.model, [packed[t] for t in extra], 0, "mean")
+    reference = embed(full.model, tokenize(full.tokenizer_path, extra, DEFAULT_PREFIX, 128), 1, "mean")
+    np.testing.assert_allclose(compact, reference, atol=1e-5)

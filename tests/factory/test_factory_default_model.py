@@ -33,29 +33,37 @@ def test_default_student_is_small_two_layers_and_pruned():
     assert (DEFAULT_MODEL_DIR / MODEL_CARD_FILE).is_file()
 
 
-def test_default_onnx_graph_has_two_layers_and_an_int8_embedding():
+def test_default_onnx_graph_is_fused_with_two_layers_and_an_int8_embedding():
+    from collections import Counter
+
     import onnx
 
     model = onnx.load(str(DEFAULT_MODEL_DIR / MODEL_FILE))
     manifest = StudentManifest.load(DEFAULT_MODEL_DIR)
-    shapes = {t.name: (tuple(t.dims), t.data_type) for t in model.graph.initializer}
-    word = [v for k, v in shapes.items() if "word_embeddings" in k and len(v[0]) == 2]
-    # onnxruntime stores the Gather table as uint8 (activation type), the MatMul weights as int8
+    ops = Counter(n.op_type for n in model.graph.node)
+    assert len(model.graph.node) <= 80 and ops["QAttention"] == 2 and ops["QEmbedLayerNormalization"] == 1, ops
+    word = [(tuple(t.dims), t.data_type) for t in model.graph.initializer if "word_embeddings" in t.name and len(t.dims) == 2]
     assert word in ([((manifest.vocab_size, 384), onnx.TensorProto.UINT8)], [((manifest.vocab_size, 384), onnx.TensorProto.INT8)])
-    layer_ops = {n.name.split("/")[3] for n in model.graph.node if n.name.startswith("/model/encoder/layer.")}
-    assert layer_ops == {"layer.0", "layer.1"}
+    assert manifest.metrics["graph"]["fused"] is True
 
 
 def test_default_student_says_it_was_distilled_and_how():
     manifest = StudentManifest.load(DEFAULT_MODEL_DIR)
     distillation = manifest.metrics["distillation"]
-    assert distillation["teacher"] == manifest.teacher and list(distillation["config"]["layers"]) == [0, 11]
+    assert distillation["distilled_from"] == manifest.teacher and distillation["layers"] == [0, 11]
     assert distillation["steps"] > 0 and distillation["corpus"]["texts"] > 0
-    quality = manifest.metrics["quality"]
-    mean = {name: float(np.mean(list(per_lang.values()))) for name, per_lang in quality.items()}
+    assert distillation["config"]["xling_weight"] > 0 and distillation["corpus"]["parallel_pairs"]["dialogue"] > 0
+    models = manifest.metrics["quality"]["models"]
+    mean = {name: float(np.mean(list(per_lang.values()))) for name, per_lang in models.items()}
     # The card's before/after table: distillation must have paid for itself.
     assert mean["distilled-int8"] > mean["pruned-int8"], mean
-    assert "## Encoder quality: before and after distillation" in (DEFAULT_MODEL_DIR / MODEL_CARD_FILE).read_text(encoding="utf-8")
+    protocols = manifest.metrics["protocols"]
+    assert protocols["reference"] == "teacher-fp32" and set(protocols["ratios"]) == {"pruned-int8", "distilled-int8"}
+    for protocol in protocols["protocols"]:  # on every protocol the distilled student beats the pruned one
+        ratios = protocols["ratios"]
+        assert ratios["distilled-int8"][protocol]["mean"] > ratios["pruned-int8"][protocol]["mean"], protocol
+    card = (DEFAULT_MODEL_DIR / MODEL_CARD_FILE).read_text(encoding="utf-8")
+    assert "## Distillation" in card and "## Fidelity to the teacher, per protocol and language" in card
 
 
 def pairwise_cosines(embeddings: np.ndarray) -> np.ndarray:

@@ -1,0 +1,86 @@
+"""One distillation run's settings: the single home of their defaults and their help text.
+
+``commands/distill.py`` generates its flags from these fields (``help`` in each
+field's metadata), so a default is written once.
+"""
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Tuple
+
+from rasa_intent_student.constants import DEFAULT_LAYERS_KEPT, DISTILL_MAX_SEQ_LENGTH, DISTILL_OUTPUT_DIR, E5_OFFLINE_TEACHER
+from rasa_intent_student.factory.corpus import CorpusConfig
+from rasa_intent_student.errors import StudentError
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class DistillConfig:
+    """One distillation run (stored in every checkpoint).
+
+    The loss of a batch is ``mse_weight * MSE(student(x), teacher(x))
+    + pair_weight * pairwise-cosine(student, teacher) + xling_weight * MSE(student(t), teacher(s))``
+    over the translations ``t`` in the batch, whose English source ``s`` the teacher embeds:
+    the multilingual knowledge-distillation target that keeps translations together.
+    """
+
+    output: str = _opt(str(DISTILL_OUTPUT_DIR), "run directory: corpus, teacher cache, ckpt.pt, student-st/")
+    teacher: str = _opt(E5_OFFLINE_TEACHER, f"'{E5_OFFLINE_TEACHER}' or a local sentence-transformers directory")
+    layers: Tuple[int, ...] = _opt(DEFAULT_LAYERS_KEPT, "teacher layers the student starts from")
+    max_seq_length: int = _opt(DISTILL_MAX_SEQ_LENGTH, "tokens per text (corpus texts are short)")
+    batch_size: int = _opt(64, "texts per optimizer step")
+    max_steps: int = _opt(12000, "optimizer steps (0: size the run to --max-minutes from the measured speed)")
+    lr: float = _opt(4e-4, "peak learning rate (AdamW, linear warmup then cosine decay to 10%)")
+    warmup_steps: int = _opt(200, "linear warmup steps; with --max-steps 0 the speed is measured over them")
+    weight_decay: float = _opt(0.01, "AdamW weight decay")
+    grad_clip: float = _opt(1.0, "gradient-norm clip")
+    mse_weight: float = _opt(1.0, "weight of the absolute target: MSE between student and teacher unit embeddings")
+    pair_weight: float = _opt(30.0, "weight of the in-batch pairwise-cosine loss (the similarity structure)")
+    xling_weight: float = _opt(1.0, "weight of the translation target: a translation's embedding towards the teacher's embedding of its English source")
+    xling_sources: Tuple[str, ...] = _opt(("dialogue", "django"), "parallel sources whose pairs get the translation target")
+    matryoshka_dims: Tuple[int, ...] = _opt((), "embedding prefixes the losses are averaged over (empty: full dim only)")
+    eval_fraction: float = _opt(0.02, "share of the corpus held out for evaluation")
+    eval_interval: int = _opt(1000, "steps between evaluations and checkpoints")
+    threads: int = _opt(1, "torch CPU threads (1: robust when other work shares the CPU; 2 is faster on an idle 2-core machine)")
+    device: str = _opt("cpu", "torch device: cpu, cuda or auto (cuda when available)")
+    max_minutes: float = _opt(0.0, "training wall time: stop and checkpoint after it, --resume continues (0: no limit)")
+    seed: int = _opt(0, "data order, held-out split, corpus n-grams")
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any]) -> "DistillConfig":
+        """Inverse of ``asdict`` (tuples restored), as stored in checkpoints."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise StudentError(f"Unknown DistillConfig keys {unknown}. Valid keys: {sorted(known)}.")
+        values = dict(data)
+        corpus = dict(data.get("corpus", {}))
+        for key in ("languages", "parallel_sources"):
+            if key in corpus:
+                corpus[key] = tuple(corpus[key])
+        values["corpus"] = CorpusConfig(**corpus)
+        for f in fields(cls):
+            if f.name in values and isinstance(f.default, tuple):
+                values[f.name] = tuple(values[f.name])
+        return cls(**values)
+
+    def check(self) -> None:
+        """Raise ValueError naming the first impossible setting."""
+        from rasa_intent_student.factory.parallel import PARALLEL_SOURCES
+
+        if self.max_steps <= 0 and (self.max_minutes <= 0 or self.warmup_steps < 5):
+            raise StudentError(
+                f"max_steps={self.max_steps} sizes the run to max_minutes from the warmup speed, which needs "
+                f"max_minutes > 0 (got {self.max_minutes}) and warmup_steps >= 5 (got {self.warmup_steps}); "
+                "set max_steps > 0 or fix those."
+            )
+        unknown = [s for s in self.xling_sources if s not in PARALLEL_SOURCES]
+        if unknown:
+            raise StudentError(f"Unknown xling_sources {unknown}. Valid: {list(PARALLEL_SOURCES)}.")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise StudentError(f"device={self.device!r} is invalid; use cpu, cuda or auto.")
+        for name in ("mse_weight", "pair_weight", "xling_weight"):
+            if getattr(self, name) < 0:
+                raise StudentError(f"{name}={getattr(self, name)} is negative; loss weights must be >= 0.")

@@ -1,0 +1,180 @@
+"""The training loop: student, batches, optimizer, evaluation, checkpoints (nanoGPT-sized)."""
+import copy
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from rasa_intent_student.factory.distill.budget import StepBudget, lr_at
+from rasa_intent_student.factory.distill.config import DistillConfig
+from rasa_intent_student.factory.distill.data import epoch_batches, split_indices
+from rasa_intent_student.factory.distill.losses import distill_loss, embedding_mse, pairwise_cosine_loss
+from rasa_intent_student.factory.distill.targets import collate, embed, pool
+from rasa_intent_student.errors import StudentError
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> str:
+    """``auto``: cuda when torch sees a GPU, else cpu."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise StudentError("device='cuda' but torch sees no GPU; use --device cpu (the default) or auto.")
+    return name
+
+
+def make_student(teacher_model: Any, layers: Sequence[int]) -> Any:
+    """A copy of the teacher with only ``layers``; word embeddings frozen, the rest trainable."""
+    from rasa_intent_student.factory.prune import keep_layers
+
+    student = keep_layers(copy.deepcopy(teacher_model), list(layers))
+    # The 250k x 384 word embeddings are most of the weights, and vocabulary pruning follows:
+    # freezing them keeps the optimizer small and the pruned rows exactly the teacher's.
+    student.get_input_embeddings().weight.requires_grad_(False)
+    for name, p in student.named_parameters():
+        if name.startswith("pooler."):
+            p.requires_grad_(False)
+    # Eval mode throughout: no dropout for a regression onto fixed targets.
+    return student.eval()
+
+
+def trainable_state(model: Any) -> Dict[str, "torch.Tensor"]:
+    """The parameters that training changes (what a checkpoint needs besides the teacher), on the CPU."""
+    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def evaluate(
+    student: Any,
+    ids: Sequence[List[int]],
+    targets: np.ndarray,
+    langs: Sequence[str],
+    pad_id: int,
+    pooling: str,
+    source_targets: Optional[np.ndarray] = None,
+    translated: Optional[np.ndarray] = None,
+) -> Dict[str, float]:
+    """Teacher fidelity on held-out texts: mse (2 - 2 cos), cosine, pairwise loss, per-language cosine, and
+    ``xling``: 2 - 2 cos between a held-out translation and the teacher's embedding of its English source."""
+    import torch
+
+    emb = embed(student, ids, pad_id, pooling)
+    s = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    t = targets / np.linalg.norm(targets, axis=1, keepdims=True)
+    cos = (s * t).sum(1)
+    out = {
+        "mse": float(((s - t) ** 2).sum(1).mean()),
+        "cosine": float(cos.mean()),
+        "pair": float(pairwise_cosine_loss(torch.from_numpy(emb), torch.from_numpy(targets))),
+    }
+    if translated is not None and translated.any():
+        src = source_targets[translated] / np.linalg.norm(source_targets[translated], axis=1, keepdims=True)
+        out["xling"] = float(((s[translated] - src) ** 2).sum(1).mean())
+    for lang in sorted(set(langs)):
+        out[f"cosine_{lang}"] = float(cos[[i for i, l in enumerate(langs) if l == lang]].mean())
+    return out
+
+
+def train(
+    student: Any,
+    ids: Sequence[List[int]],
+    langs: Sequence[str],
+    targets: np.ndarray,
+    source_index: np.ndarray,
+    translated: np.ndarray,
+    config: DistillConfig,
+    pad_id: int,
+    pooling: str,
+    checkpoint_path: Path,
+    checkpoint: Optional[Dict[str, Any]] = None,
+    stop_at_step: Optional[int] = None,
+    log: Callable[[str], None] = logger.info,
+) -> Dict[str, Any]:
+    """Train ``student`` towards ``targets`` (and translations towards their sources' targets).
+
+    Args:
+        ids, langs, targets: one entry per corpus row.
+        source_index: (n,) row of each translation's English source, -1 elsewhere.
+        translated: bool (n,): rows whose translation target is on (``config.xling_sources``).
+        checkpoint: a loaded checkpoint to continue from (weights, optimizer, step, history).
+        stop_at_step: checkpoint and stop there (the schedule still runs to ``max_steps``).
+
+    Returns:
+        {"config", "step", "eval_start", "history", "seconds", "steps_per_s"}.
+    """
+    import torch
+    from tqdm import tqdm
+
+    device = resolve_device(config.device)
+    student.to(device)
+    params = [p for p in student.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    targets_t = torch.from_numpy(targets).to(device)
+    source_of = np.where(translated, source_index, -1)
+    train_idx, eval_idx = split_indices(len(ids), config.eval_fraction, config.seed)
+    eval_sources = targets[np.maximum(source_of[eval_idx], 0)]
+    eval_args = ([ids[i] for i in eval_idx], targets[eval_idx], [langs[i] for i in eval_idx], pad_id, pooling,
+                 eval_sources, source_of[eval_idx] >= 0)
+    step, history, eval_start = 0, [], None
+    if checkpoint is not None:
+        student.load_state_dict(checkpoint["model"], strict=False)
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        step, history, eval_start = checkpoint["step"], checkpoint["history"], checkpoint["eval_start"]
+        log(f"resumed at step {step}")
+    if eval_start is None:
+        eval_start = evaluate(student, *eval_args)
+        log(f"step 0: held-out mse {eval_start['mse']:.4f} cosine {eval_start['cosine']:.4f} pair {eval_start['pair']:.5f} xling {eval_start.get('xling', float('nan')):.4f}")
+
+    def save_checkpoint() -> None:
+        state = {"config": asdict(config), "step": step, "model": trainable_state(student),
+                 "optimizer": optimizer.state_dict(), "history": history, "eval_start": eval_start}
+        torch.save(state, checkpoint_path.with_suffix(".tmp"))
+        checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)  # never leave a half-written checkpoint
+
+    lengths = [len(row) for row in ids]
+    steps_per_epoch = len(epoch_batches(train_idx, lengths, config.batch_size, config.seed, 0))
+    if not steps_per_epoch:
+        raise StudentError(f"batch_size={config.batch_size} is larger than the {len(train_idx)} training texts; lower it.")
+    budget, start_step, epoch, batches = StepBudget(config, step), step, -1, []
+    bar = tqdm(total=config.max_steps or None, initial=step, desc="distill", unit="step", mininterval=5)
+    while config.max_steps <= 0 or step < config.max_steps:
+        config, line = budget.update(step, config)
+        if line:
+            bar.total = config.max_steps
+            log(line)
+        if step // steps_per_epoch != epoch:
+            epoch = step // steps_per_epoch
+            batches = epoch_batches(train_idx, lengths, config.batch_size, config.seed, epoch)
+        batch = batches[step % steps_per_epoch]
+        input_ids, mask = collate([ids[i] for i in batch], pad_id, device)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config)
+        emb = pool(student(input_ids=input_ids, attention_mask=mask).last_hidden_state, mask, pooling)
+        sources = source_of[batch]
+        rows = np.nonzero(sources >= 0)[0]
+        losses = distill_loss(emb, targets_t[batch], config, torch.from_numpy(rows).to(device), targets_t[sources[rows]])
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        step += 1
+        bar.update(1)
+        out_of_time = budget.out_of_time(config) or step == stop_at_step
+        if step % config.eval_interval == 0 or step == config.max_steps or out_of_time:
+            metrics = evaluate(student, *eval_args)
+            history.append({"step": step, "train_loss": round(losses["loss"].item(), 6), "lr": lr_at(step - 1, config),
+                            "seconds": round(time.time() - budget.started, 1), **{k: round(v, 6) for k, v in metrics.items()}})
+            log(f"step {step}: held-out mse {metrics['mse']:.4f} cosine {metrics['cosine']:.4f} pair {metrics['pair']:.5f} xling {metrics.get('xling', float('nan')):.4f}")
+            save_checkpoint()
+        if out_of_time:
+            log(f"stopped at step {step} of {config.max_steps}; --resume continues from here.")
+            break
+    bar.close()
+    seconds = time.time() - budget.started
+    return {"config": config, "step": step, "eval_start": eval_start, "history": history, "seconds": round(seconds, 1),
+            "steps_per_s": round((step - start_step) / max(seconds, 1e-9), 3)}

@@ -1,0 +1,84 @@
+"""Parallel text for multilingual distillation: an English source and its translation.
+
+The student learns to put a translation where the teacher puts its English source
+(Reimers & Gurevych 2020, "Making Monolingual Sentence Embeddings Multilingual
+using Knowledge Distillation"). Sources, each with its licence:
+
+* ``dialogue``: short user messages to an assistant (requests, questions about
+  the user's own history, small talk, everyday messages), written for this
+  project in English and translated into the 17 other languages
+  (``factory/data/parallel/dialogue-*.jsonl``, Apache-2.0 like the project).
+* ``django``: Django's interface strings (``msgid``) and their translations
+  (``msgstr``) from the ``.po`` catalogs in the installed wheel (BSD-3-Clause).
+
+Pairs whose source or translation equals a route dev-split text are dropped, as
+everywhere in the distillation corpus.
+"""
+import json
+import random
+from pathlib import Path
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Set
+
+from rasa_intent_student.constants import LANGUAGES
+from rasa_intent_student.errors import StudentError
+
+PARALLEL_DATA_DIR = Path(__file__).resolve().parent / "data" / "parallel"
+PARALLEL_SOURCES = ("dialogue", "django")
+# The dialogue files key Indonesian as "in": "id" is the row id.
+DIALOGUE_KEYS = {lang: ("in" if lang == "id" else lang) for lang in LANGUAGES}
+
+
+class ParallelPair(NamedTuple):
+    """An English source sentence, its translation into ``lang``, and where the pair came from."""
+
+    source: str
+    text: str
+    lang: str
+    origin: str
+
+
+def dialogue_pairs(languages: Sequence[str], directory: Path = PARALLEL_DATA_DIR) -> List[ParallelPair]:
+    """Every (English, translation) pair of the dialogue files, for the non-English ``languages``."""
+    pairs: List[ParallelPair] = []
+    for path in sorted(Path(directory).glob("dialogue-*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            missing = [key for key in DIALOGUE_KEYS.values() if not str(row.get(key, "")).strip()]
+            if missing:
+                raise StudentError(f"{path}:{number} has no text for {missing}; every row needs all 18 languages.")
+            source = row["en"].strip()
+            for lang in languages:
+                if lang != "en":
+                    pairs.append(ParallelPair(source, row[DIALOGUE_KEYS[lang]].strip(), lang, "dialogue"))
+    return pairs
+
+
+def django_pairs(languages: Sequence[str], root: Optional[Path], per_language: int, seed: int = 0) -> List[ParallelPair]:
+    """Up to ``per_language`` (msgid, msgstr) pairs of Django's catalogs per non-English language, cleaned."""
+    from rasa_intent_student.factory.gettext_texts import DJANGO_LOCALES, clean, read_po
+
+    if root is None or per_language <= 0:
+        return []
+    rng = random.Random(seed)
+    pairs: List[ParallelPair] = []
+    for lang in languages:
+        found: Dict[str, str] = {}
+        for locale in DJANGO_LOCALES.get(lang, ()):
+            for path in sorted(Path(root).glob(f"**/locale/{locale}/LC_MESSAGES/*.po")):
+                for msgid, msgstrs in read_po(path):
+                    source, text = clean(msgid), clean(msgstrs[0]) if msgstrs else ""
+                    if len(source) >= 2 and len(text) >= 2 and text != source:
+                        found.setdefault(source, text)
+        chosen = sorted(found.items())
+        rng.shuffle(chosen)
+        pairs += [ParallelPair(s, t, lang, "django") for s, t in chosen[:per_language]]
+    return pairs
+
+
+def drop_banned(pairs: Iterable[ParallelPair], banned: Set[str]) -> List[ParallelPair]:
+    """Pairs none of whose sides is in ``banned`` (folded texts, e.g. the route dev split)."""
+    from rasa_intent_student.factory.corpus import fold
+
+    return [p for p in pairs if fold(p.source) not in banned and fold(p.text) not in banned]

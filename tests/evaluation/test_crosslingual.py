@@ -1,0 +1,51 @@
+"""The fidelity protocols: data, ratio arithmetic, and real scores from the shipped student."""
+import numpy as np
+import pytest
+
+from rasa_intent_student.constants import LANGUAGES
+from rasa_intent_student.evaluation.crosslingual import PROTOCOLS, load_memory_facts, memory_protocol, ratios, route_protocols
+
+
+def test_memory_set_has_every_language_and_no_answer_in_its_question():
+    facts = load_memory_facts()
+    assert len(facts) == 60 and len({f["id"] for f in facts}) == 60
+    for fact in facts:
+        for kind in ("store", "ask"):
+            assert sorted(fact[kind]) == sorted(LANGUAGES) and all(t.strip() for t in fact[kind].values())
+    assert len({f["ask"]["en"] for f in facts}) == 60
+
+
+def test_ratios_by_hand():
+    student = {"route_xling": {"ko": 0.5, "fr": 0.9}}
+    teacher = {"route_xling": {"ko": 1.0, "fr": 0.9}}
+    r = ratios(student, teacher)["route_xling"]
+    assert r["ko"] == pytest.approx(0.5) and r["fr"] == pytest.approx(1.0)
+    assert r["mean"] == pytest.approx(0.7 / 0.95)  # ratio of the means, not mean of the ratios
+
+
+def _encoder():
+    from rasa_intent_student.encoder import StudentEncoder
+
+    return StudentEncoder.load()
+
+
+def test_memory_retrieval_is_perfect_for_an_identity_question_and_chance_for_noise():
+    encoder = _encoder()
+    facts = load_memory_facts()[:20]
+    same = [{"id": f["id"], "store": f["store"], "ask": f["store"]} for f in facts]  # ask with the stored text itself
+    assert memory_protocol(encoder.encode, same, ("en", "de"))["memory_xling"]["en"] == 1.0
+    rng = np.random.default_rng(0)
+    noise = memory_protocol(lambda texts: rng.normal(size=(len(texts), 8)), facts, ("en", "de"))["memory_xling"]
+    assert noise["de"] < 0.3  # random vectors find the fact about 1 time in 20
+    real = memory_protocol(encoder.encode, facts, ("en", "de"))["memory_xling"]
+    assert real["en"] > 0.6 and real["de"] > noise["de"]
+
+
+@pytest.mark.slow
+def test_route_protocols_of_the_shipped_student():
+    scores = route_protocols(_encoder().encode)
+    assert set(scores) == {"route_dev", "route_xling"}
+    assert set(scores["route_dev"]) == set(LANGUAGES) and set(scores["route_xling"]) == set(LANGUAGES) - {"en"}
+    assert np.mean(list(scores["route_dev"].values())) > 0.8
+    assert np.mean(list(scores["route_xling"].values())) > 0.6
+    assert set(PROTOCOLS) >= set(scores)

@@ -1,0 +1,57 @@
+"""Parallel pairs: the dialogue files are complete and in the right scripts; Django pairs; translation rows."""
+import re
+
+import numpy as np
+import pytest
+
+from rasa_intent_student.constants import LANGUAGES
+from rasa_intent_student.factory.corpus import CorpusConfig, django_root, fold
+from rasa_intent_student.factory.distill.data import build_training_set, memory_texts
+from rasa_intent_student.factory.parallel import PARALLEL_DATA_DIR, ParallelPair, dialogue_pairs, django_pairs, drop_banned
+
+pytestmark = pytest.mark.factory
+
+# One script each language must show (Latin-script languages: no other script).
+SCRIPTS = {"ko": "[\u3131-\u318e\uac00-\ud7a3]", "ja": "[\u3040-\u30ff\u4e00-\u9fff]", "zh": "[\u4e00-\u9fff]", "ru": "[\u0400-\u04ff]",
+           "ar": "[\u0600-\u06ff]", "hi": "[\u0900-\u097f]", "th": "[\u0e00-\u0e7f]"}
+
+
+def test_dialogue_pairs_cover_every_language_in_its_script():
+    pairs = dialogue_pairs(LANGUAGES)
+    rows = sum(1 for path in PARALLEL_DATA_DIR.glob("dialogue-*.jsonl") for line in path.open(encoding="utf-8") if line.strip())
+    assert rows >= 480 and len({p.source for p in pairs}) >= 0.95 * rows
+    assert len(pairs) == 17 * rows  # every source translated into the 17 other languages
+    for lang, script in SCRIPTS.items():
+        texts = [p.text for p in pairs if p.lang == lang]
+        assert all(re.search(script, t) for t in texts), lang
+    identical = [p for p in pairs if p.text.casefold() == p.source.casefold()]
+    assert len(identical) < 0.01 * len(pairs)  # translations, not copies
+
+
+def test_django_pairs_are_english_msgid_and_translation():
+    pairs = django_pairs(("es", "ja"), django_root(), per_language=50)
+    assert {p.lang for p in pairs} == {"es", "ja"} and len(pairs) == 100
+    assert all(p.origin == "django" and p.text != p.source for p in pairs)
+    assert all(re.search(SCRIPTS["ja"], p.text) for p in pairs if p.lang == "ja")
+
+
+def test_banned_texts_drop_the_whole_pair():
+    pairs = [ParallelPair("Thanks a lot", "Danke", "de", "dialogue"), ParallelPair("Good night", "Gute Nacht", "de", "dialogue")]
+    assert drop_banned(pairs, {fold("thanks  A LOT")}) == pairs[1:]
+    assert drop_banned(pairs, {fold("gute nacht")}) == pairs[:1]
+
+
+def test_translation_rows_point_at_their_english_source(route_dir):
+    config = CorpusConfig(languages=("en", "de", "th"), texts_per_language=40, top_words=300, route_data_dir=str(route_dir),
+                          django_pairs_per_language=20)
+    data = build_training_set(config)
+    translated = data.translation_rows(("dialogue", "django"))
+    assert translated.sum() > 900  # 480 dialogue sources x 2 languages, plus Django pairs
+    for i in np.nonzero(translated)[0][:200]:
+        source = data.rows[data.source_index[i]]
+        assert source.lang == "en" and data.rows[i].lang in ("de", "th")
+    only_dialogue = data.translation_rows(("dialogue",))
+    assert 0 < only_dialogue.sum() < translated.sum()
+    banned = {fold(t) for t in memory_texts()}
+    assert not [r for r in data.rows if fold(r.text) in banned]  # the memory protocol is never trained on
+    assert len({(r.lang, fold(r.text)) for r in data.rows}) == len(data.rows)  # no text twice
