@@ -206,6 +206,7 @@ def render_card(manifest: StudentManifest, command: str = "") -> str:
         f"languages' scripts, "
         + "".join(f"{v} more pieces of the {k.replace('_script_pieces', '')} script, " for k, v in vocab.items() if k.endswith("_script_pieces"))
         + f"{vocab.get('route_train', 0)} more from the route TRAIN utterances, "
+        f"{vocab.get('dialogue', 0)} more from the parallel dialogue messages, "
         f"{vocab.get('frequency_ranked', 0)} ranked by use in wordfreq frequency lists (languages take turns), "
         f"{vocab.get('score_ranked', 0)} by teacher piece score. "
         f"Languages without a wordfreq list: {vocab.get('languages_without_wordlist', [])} (all pieces of their script "
@@ -214,9 +215,10 @@ def render_card(manifest: StudentManifest, command: str = "") -> str:
         "",
         "Library versions: " + ", ".join(f"{k} {v}" for k, v in m.versions.items()) + ".",
         "",
-        "License: MIT, as the teacher's (intfloat/multilingual-e5-small)."
+        "License: these weights derive from intfloat/multilingual-e5-small (MIT); the package that ships them is "
+        "Apache-2.0 (LICENSE). The teacher weights' and every training source's licence are listed in NOTICE."
         if m.teacher == "intfloat/multilingual-e5-small"
-        else "License: that of the teacher.",
+        else "License: that of the teacher; the package is Apache-2.0 (LICENSE, NOTICE).",
         "",
     ]
     return "\n".join(lines)

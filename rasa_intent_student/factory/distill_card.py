@@ -85,6 +85,7 @@ def distillation_lines(d: Mapping[str, Any]) -> List[str]:
         "Word embeddings frozen (the vocabulary is pruned afterwards); the two layers, position/type embeddings "
         "and LayerNorms trained.",
         "",
+        *_first_stage_lines(d.get("first_stage")),
         "Held-out corpus texts (FP32 student before pruning and quantization vs the teacher):",
         "",
         "| figure | before | after |",
@@ -105,6 +106,15 @@ def distillation_lines(d: Mapping[str, Any]) -> List[str]:
         lines += [f"| {lang} | " + " | ".join(str(by.get(s, 0)) for s in sources) + " |" for lang, by in counts.items()]
         lines.append("")
     return lines
+
+
+def _first_stage_lines(first: Optional[Mapping[str, Any]]) -> List[str]:
+    if not first:
+        return []
+    c = first["config"]
+    return [f"This was a second stage. The first trained the teacher's layers for {first['steps']} steps "
+            f"(lr {c['lr']}, loss weights mse {c['mse_weight']}, pair {c['pair_weight']}, translation "
+            f"{c.get('xling_weight', 0)}); the figures below compare the second stage's start and end.", ""]
 
 
 def protocol_lines(p: Mapping[str, Any]) -> List[str]:

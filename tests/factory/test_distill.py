@@ -195,3 +195,13 @@ def test_pack_teacher_is_the_offline_teacher(tmp_path):
     compact = embed(teacher.model, [packed[t] for t in extra], 0, "mean")
     reference = embed(full.model, tokenize(full.tokenizer_path, extra, DEFAULT_PREFIX, 128), 1, "mean")
     np.testing.assert_allclose(compact, reference, atol=1e-5)
+
+
+def test_a_second_stage_starts_where_the_first_ended(tiny_teachers, route_dir, tmp_path):
+    first = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "one", max_steps=12, eval_interval=12))
+    second = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "two", max_steps=6, eval_interval=6,
+                                 mse_weight=0.0, init_from=str(tmp_path / "one" / CHECKPOINT_FILE)))
+    assert second["eval_start"]["mse"] == pytest.approx(first["eval"]["mse"], abs=1e-6)
+    assert second["eval_start"]["mse"] < first["eval_start"]["mse"]
+    with pytest.raises(FileNotFoundError):
+        distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "three", init_from=str(tmp_path / "missing.pt")))

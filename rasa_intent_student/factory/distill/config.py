@@ -45,6 +45,8 @@ class DistillConfig:
     threads: int = _opt(1, "torch CPU threads (1: robust when other work shares the CPU; 2 is faster on an idle 2-core machine)")
     device: str = _opt("cpu", "torch device: cpu, cuda or auto (cuda when available)")
     max_minutes: float = _opt(0.0, "training wall time: stop and checkpoint after it, --resume continues (0: no limit)")
+    init_from: str = _opt("", "start from the student of an earlier run (its ckpt.pt) instead of the teacher's layers, "
+                          "e.g. a second stage with other loss weights")
     seed: int = _opt(0, "data order, held-out split, corpus n-grams")
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
 

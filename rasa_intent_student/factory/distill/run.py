@@ -85,13 +85,20 @@ def distill(
     targets = teacher_embeddings(teacher.model, ids, pad_id, teacher.pooling, cache)
     teacher_size = {"teacher_layers": int(teacher.model.config.num_hidden_layers), "teacher_parameters": count_parameters(teacher.model)}
     student = make_student(teacher.model, config.layers)
+    first_stage = None
+    if config.init_from:
+        earlier = torch.load(config.init_from, map_location="cpu", weights_only=False)
+        first_stage = {"steps": earlier["step"], "config": earlier["config"]}
+        if checkpoint is None:
+            student.load_state_dict(earlier["model"], strict=False)
+            log(f"student initialized from {config.init_from} (step {earlier['step']})")
     teacher.model = None  # the 12-layer teacher is no longer needed
     run = train(student, ids, langs, targets, data.source_index, data.translation_rows(config.xling_sources), config,
                 pad_id, teacher.pooling, ckpt_path, checkpoint, stop_at_step, log)
     config, history = run["config"], run["history"]
     result = {"config": asdict(config), "teacher": teacher.source, **teacher_size, "step": run["step"],
               "eval_start": run["eval_start"], "eval": history[-1] if history else run["eval_start"],
-              "seconds": run["seconds"], "steps_per_s": run["steps_per_s"]}
+              "seconds": run["seconds"], "steps_per_s": run["steps_per_s"], "first_stage": first_stage}
     record = distill_record(result, manifest)
     if pack is not None:
         from safetensors.torch import save_file
@@ -114,6 +121,7 @@ def distill_record(result: Dict[str, Any], manifest: Dict[str, Any]) -> Dict[str
         "steps": result["step"], "seconds": result["seconds"], "steps_per_s": result["steps_per_s"],
         "teacher_layers": result.get("teacher_layers"), "teacher_parameters": result.get("teacher_parameters"),
         "eval_start": result["eval_start"], "eval": result["eval"], "corpus": {k: manifest[k] for k in keys if k in manifest},
+        "first_stage": result.get("first_stage"),
     }
 
 
