@@ -53,6 +53,8 @@ ONNX_OPSET = 17
 # RouteClassifier and `evaluate`. Weak L2 (large C), as the routes are close in embedding space.
 ROUTER_C = 30.0
 ROUTER_MAX_ITER = 1000
+ROUTER_CALIBRATION_FOLDS = 5  # out-of-fold logits the softmax temperature is fitted on
+ROUTER_RANDOM_STATE = 42
 
 # Rasa component config keys (StudentFeaturizer, RouteClassifier).
 CONFIG_MODEL = "model"

@@ -61,6 +61,12 @@ class TokenEmbeddings(NamedTuple):
     sentence: np.ndarray
 
 
+def check_batch_size(batch_size: int) -> None:
+    """Raise StudentError unless ``batch_size`` is a positive integer."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise StudentError(f"batch_size={batch_size} is invalid; use a positive integer.")
+
+
 def iter_batch(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -244,8 +250,7 @@ class StudentEncoder:
         """
         single = isinstance(sentences, str)
         items = [sentences] if single else as_text_list(sentences)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise StudentError(f"batch_size={batch_size} is invalid; use a positive integer.")
+        check_batch_size(batch_size)
         if prompt is not None and not isinstance(prompt, str):
             raise TypeError(f"prompt is {type(prompt).__name__}, not str.")
         prefix = self.manifest.prefix if prompt is None else prompt
@@ -275,8 +280,7 @@ class StudentEncoder:
         ``vectors`` array. ``sentence`` is normalized as the manifest says.
         """
         items = as_text_list(texts)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise StudentError(f"batch_size={batch_size} is invalid; use a positive integer.")
+        check_batch_size(batch_size)
         prefix = self.manifest.prefix if prompt is None else prompt
         results: List[TokenEmbeddings] = []
         shift = len(prefix)

@@ -67,9 +67,7 @@ def config_from_args(args: argparse.Namespace):
     values: Dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(DistillConfig) if f.name not in SKIPPED}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     corpus = {name: tuple(getattr(args, name)) if isinstance(getattr(args, name), list) else getattr(args, name) for name in CORPUS_FLAGS}
-    config = DistillConfig(**values, seed=args.seed, corpus=CorpusConfig(**corpus, seed=args.seed))
-    config.output = str(config.output)
-    return config
+    return DistillConfig(**values, seed=args.seed, corpus=CorpusConfig(**corpus, seed=args.seed))
 
 
 def describe(args: argparse.Namespace) -> int:

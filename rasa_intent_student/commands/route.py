@@ -17,13 +17,13 @@ import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List
+
+from rasa_intent_student.constants import ROUTER_C, ROUTER_CALIBRATION_FOLDS, ROUTER_MAX_ITER, ROUTER_RANDOM_STATE
 from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "RASA_INTENT_STUDENT_CACHE"
-RANDOM_STATE = 42  # RouteClassifier's default
-CALIBRATION_FOLDS = 5  # RouteClassifier's default
 CACHE_VERSION = 1
 
 
@@ -51,12 +51,12 @@ def cache_dir() -> Path:
 
 def router_key(encoder: Any) -> str:
     """SHA-256 of what the fitted router depends on: student files, route data, settings."""
-    from rasa_intent_student.constants import MANIFEST_FILE, ROUTE_DATA_DIR, ROUTER_C, ROUTER_MAX_ITER
+    from rasa_intent_student.constants import MANIFEST_FILE, ROUTE_DATA_DIR
     from rasa_intent_student.manifest import file_sha256, student_checksums
 
     digest = hashlib.sha256()
     files = {**student_checksums(encoder.model_dir), MANIFEST_FILE: file_sha256(encoder.model_dir / MANIFEST_FILE)}
-    settings = [CACHE_VERSION, ROUTER_C, ROUTER_MAX_ITER, RANDOM_STATE, CALIBRATION_FOLDS, encoder.max_seq_length]
+    settings = [CACHE_VERSION, ROUTER_C, ROUTER_MAX_ITER, ROUTER_RANDOM_STATE, ROUTER_CALIBRATION_FOLDS, encoder.max_seq_length]
     digest.update(json.dumps([files, settings], sort_keys=True).encode())
     for path in sorted((ROUTE_DATA_DIR / "train").glob("*.jsonl")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -67,18 +67,14 @@ def fit_router(encoder: Any):
     """Fit the shipped router on the route training split; returns a calibrated LinearModel."""
     import numpy as np
 
-    from rasa_intent_student.components.calibration import fit_linear, fit_temperature, out_of_fold_logits
-    from rasa_intent_student.constants import ROUTER_C, ROUTER_MAX_ITER
+    from rasa_intent_student.components.calibration import fit_calibrated
     from rasa_intent_student.routes import load_routes
 
     rows = load_routes("train")
     labels = sorted({r.label for r in rows})
     y = np.array([labels.index(r.label) for r in rows])
     x = encoder.encode([r.text for r in rows])
-    model = fit_linear(x, y, labels, ROUTER_C, ROUTER_MAX_ITER, RANDOM_STATE)
-    held_out = out_of_fold_logits(x, y, labels, CALIBRATION_FOLDS, ROUTER_C, ROUTER_MAX_ITER, RANDOM_STATE)
-    temperature = fit_temperature(held_out, y) if held_out is not None else 1.0
-    return model._replace(temperature=temperature)
+    return fit_calibrated(x, y, labels, ROUTER_C, ROUTER_MAX_ITER, ROUTER_RANDOM_STATE, ROUTER_CALIBRATION_FOLDS)
 
 
 def _read_cached(path: Path):

@@ -1,8 +1,11 @@
 """Multinomial logistic regression in numpy form, temperature scaling and calibration error."""
 import inspect
+import logging
 from typing import List, NamedTuple, Optional, Sequence
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 # Bounds of the fitted temperature: far outside these the folds were too small to trust.
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.05, 20.0
@@ -104,6 +107,21 @@ def out_of_fold_logits(
         fold_logits[:, present] = model.logits(x[test_idx])
         logits[test_idx] = fold_logits
     return logits
+
+
+def fit_calibrated(
+    x: np.ndarray, y: np.ndarray, labels: Sequence[str], c: float, max_iter: int, random_state: int,
+    folds: Optional[int],
+) -> LinearModel:
+    """``fit_linear`` on all of ``x``, with its temperature fitted on out-of-fold logits (``folds``; None: none).
+
+    The temperature stays 1.0 when calibration is off or a class has too few examples for two folds.
+    """
+    model = fit_linear(x, y, labels, c, max_iter, random_state)
+    held_out = out_of_fold_logits(x, y, labels, folds, c, max_iter, random_state) if folds else None
+    if folds and held_out is None:
+        logger.info("Too few examples per intent to calibrate; confidences are uncalibrated.")
+    return model._replace(temperature=fit_temperature(held_out, y) if held_out is not None else 1.0)
 
 
 def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:

@@ -19,12 +19,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.utils.tensorflow.constants import FEATURIZERS, RANKING_LENGTH
 
-from rasa_intent_student.components.calibration import (
-    LinearModel,
-    fit_linear,
-    fit_temperature,
-    out_of_fold_logits,
-)
+from rasa_intent_student.components.calibration import LinearModel, fit_calibrated
 from rasa_intent_student.components.config_keys import check_config_keys
 from rasa_intent_student.components.route_examples import (
     check_same_student,
@@ -49,7 +44,9 @@ from rasa_intent_student.constants import (
     CONFIG_THREADS,
     DEFAULT_BATCH_SIZE,
     ROUTER_C,
+    ROUTER_CALIBRATION_FOLDS,
     ROUTER_MAX_ITER,
+    ROUTER_RANDOM_STATE,
 )
 from rasa_intent_student.manifest import array_sha256, json_sha256
 
@@ -99,8 +96,8 @@ class RouteClassifier(IntentClassifier, GraphComponent):
             # Fit a softmax temperature on out-of-fold predictions (needs 2+ examples per intent).
             CONFIG_CALIBRATE: True,
             # Folds for that calibration (fewer if an intent has fewer examples).
-            CONFIG_FOLDS: 5,
-            CONFIG_RANDOM_STATE: 42,
+            CONFIG_FOLDS: ROUTER_CALIBRATION_FOLDS,
+            CONFIG_RANDOM_STATE: ROUTER_RANDOM_STATE,
             # Intents kept in `intent_ranking`; 0 keeps all.
             RANKING_LENGTH: LABEL_RANKING_LENGTH,
             # Names/aliases of the featurizers whose dense sentence features are used; empty: all.
@@ -218,18 +215,9 @@ class RouteClassifier(IntentClassifier, GraphComponent):
         labels = sorted(set(intents))
         y = np.array([labels.index(i) for i in intents])
         cfg = self.config
-        model = fit_linear(x, y, labels, cfg[CONFIG_C], cfg[CONFIG_MAX_ITER], cfg[CONFIG_RANDOM_STATE])
-        temperature = 1.0
-        if cfg[CONFIG_CALIBRATE]:
-            held_out = out_of_fold_logits(
-                x, y, labels, cfg[CONFIG_FOLDS], cfg[CONFIG_C], cfg[CONFIG_MAX_ITER], cfg[CONFIG_RANDOM_STATE]
-            )
-            if held_out is None:
-                logger.info("Too few examples per intent to calibrate; confidences are uncalibrated.")
-            else:
-                temperature = fit_temperature(held_out, y)
-        self.model = model._replace(temperature=temperature)
-        logger.debug(f"Trained on {len(y)} examples, {len(labels)} intents, temperature {temperature:.3f}.")
+        self.model = fit_calibrated(x, y, labels, cfg[CONFIG_C], cfg[CONFIG_MAX_ITER], cfg[CONFIG_RANDOM_STATE],
+                                    cfg[CONFIG_FOLDS] if cfg[CONFIG_CALIBRATE] else None)
+        logger.debug(f"Trained on {len(y)} examples, {len(labels)} intents, temperature {self.model.temperature:.3f}.")
         self.persist()
         return self._resource
 

@@ -105,14 +105,18 @@ def memory_protocol(encode: Encode, facts: Optional[List[Dict[str, Dict[str, str
     return out
 
 
+def memory_texts(languages: Sequence[str] = LANGUAGES) -> List[str]:
+    """Every stored fact and question of the memory retrieval set in ``languages`` (never trained on)."""
+    return [f[kind][lang] for f in load_memory_facts() for kind in ("store", "ask") for lang in languages]
+
+
 def protocol_texts(corpus: Dict[str, List[Tuple[str, str]]], languages: Sequence[str] = LANGUAGES) -> List[str]:
     """Every text the protocols encode (to tokenize ahead, e.g. into a distillation pack)."""
     from rasa_intent_student.routes import load_routes
 
     texts = [e.text for split in ("train", "dev") for e in load_routes(split, languages)]
     texts += [text for rows in corpus.values() for _, text in rows]
-    texts += [f[kind][lang] for f in load_memory_facts() for kind in ("store", "ask") for lang in languages]
-    return texts
+    return texts + memory_texts(languages)
 
 
 def run_protocols(encode: Encode, corpus: Dict[str, List[Tuple[str, str]]], languages: Sequence[str] = LANGUAGES) -> Scores:

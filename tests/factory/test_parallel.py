@@ -6,7 +6,8 @@ import pytest
 
 from rasa_intent_student.constants import LANGUAGES
 from rasa_intent_student.factory.corpus import CorpusConfig, django_root, fold
-from rasa_intent_student.factory.distill.data import build_training_set, memory_texts
+from rasa_intent_student.evaluation.crosslingual import memory_texts
+from rasa_intent_student.factory.distill.data import build_training_set
 from rasa_intent_student.factory.parallel import PARALLEL_DATA_DIR, ParallelPair, dialogue_pairs, django_pairs, drop_banned
 
 pytestmark = pytest.mark.factory

@@ -6,7 +6,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from rasa_intent_student.factory.corpus import CorpusConfig, CorpusText, build_corpus, corpus_hash, corpus_manifest, django_root, fold, read_route_texts
+from rasa_intent_student.factory.corpus import CorpusConfig, CorpusText, build_corpus, corpus_manifest, django_root, fold, read_route_texts
 from rasa_intent_student.errors import StudentError
 
 
@@ -35,16 +35,8 @@ class TrainingSet:
     def manifest(self, config: CorpusConfig) -> Dict[str, object]:
         """Counts per language and source, the config and the hash of all texts (the teacher-cache key)."""
         out = corpus_manifest(self.rows, config)
-        out["sha256"] = corpus_hash(self.texts)
         out["parallel_pairs"] = dict(sorted(Counter(o for o in self.pair_origin if o).items()))
         return out
-
-
-def memory_texts() -> List[str]:
-    """Every text of the cross-lingual memory retrieval set (an evaluation set: never trained on)."""
-    from rasa_intent_student.evaluation.crosslingual import load_memory_facts
-
-    return [text for fact in load_memory_facts() for kind in ("store", "ask") for text in fact[kind].values()]
 
 
 def build_training_set(config: CorpusConfig) -> TrainingSet:
@@ -52,6 +44,7 @@ def build_training_set(config: CorpusConfig) -> TrainingSet:
 
     A text already in the corpus is not added twice; a translation that is there gets its source pointer.
     """
+    from rasa_intent_student.evaluation.crosslingual import memory_texts
     from rasa_intent_student.factory.parallel import dialogue_pairs, django_pairs, drop_banned
 
     rows: List[CorpusText] = list(build_corpus(config))

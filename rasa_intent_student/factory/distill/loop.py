@@ -13,6 +13,7 @@ from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import epoch_batches, split_indices
 from rasa_intent_student.factory.distill.losses import distill_loss, embedding_mse, pairwise_cosine_loss
 from rasa_intent_student.factory.distill.targets import collate, embed, pool
+from rasa_intent_student.pooling import normalize
 from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
@@ -64,8 +65,7 @@ def evaluate(
     import torch
 
     emb = embed(student, ids, pad_id, pooling)
-    s = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-    t = targets / np.linalg.norm(targets, axis=1, keepdims=True)
+    s, t = normalize(emb), normalize(targets)
     cos = (s * t).sum(1)
     out = {
         "mse": float(((s - t) ** 2).sum(1).mean()),
@@ -73,7 +73,7 @@ def evaluate(
         "pair": float(pairwise_cosine_loss(torch.from_numpy(emb), torch.from_numpy(targets))),
     }
     if translated is not None and translated.any():
-        src = source_targets[translated] / np.linalg.norm(source_targets[translated], axis=1, keepdims=True)
+        src = normalize(source_targets[translated])
         out["xling"] = float(((s[translated] - src) ** 2).sum(1).mean())
     for lang in sorted(set(langs)):
         out[f"cosine_{lang}"] = float(cos[[i for i, l in enumerate(langs) if l == lang]].mean())
