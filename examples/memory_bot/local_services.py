@@ -116,7 +116,7 @@ class LocalPostgres:
         self.host = LOOPBACK
         self.port = port or pick_free_port()
         self.user = PG_USER
-        self.password = secrets.token_urlsafe(24)
+        self.password = secrets.token_hex(16)  # hex: safe in URLs and on command lines
         self.dir: Optional[Path] = None
         self._child: Optional[_Child] = None
 
@@ -246,7 +246,7 @@ class LocalRedis:
     def __init__(self, port: Optional[int] = None) -> None:
         self.host = LOOPBACK
         self.port = port or pick_free_port()
-        self.password = secrets.token_urlsafe(24)
+        self.password = secrets.token_hex(16)  # hex: safe in URLs and on command lines
         self.dir: Optional[Path] = None
         self._child: Optional[_Child] = None
 

@@ -159,7 +159,7 @@ def http_json(method: str, url: str, body: Optional[Dict[str, Any]] = None, time
 
 
 def new_secret() -> str:
-    return secrets.token_urlsafe(48)
+    return secrets.token_hex(32)  # hex: never starts with "-", which command lines would read as an option
 
 
 @dataclass
@@ -268,7 +268,7 @@ class BotServers:
         endpoints = self.endpoints or self.write_endpoints()
         # credentials.yml and config.yml name modules of the bot directory (auth_channel, store_router).
         pythonpath = bot_pythonpath(self.bot_dir)
-        self._spawn("rasa", [sys.executable, "-m", "rasa", "run", "--enable-api", "--auth-token", self.api_token,
+        self._spawn("rasa", [sys.executable, "-m", "rasa", "run", "--enable-api", f"--auth-token={self.api_token}",
                              "--interface", self.host, "--port", str(self.rasa_port), "--model", str(self.model),
                              "--endpoints", str(endpoints),
                              "--credentials", str(self.bot_dir / "credentials.yml")],
