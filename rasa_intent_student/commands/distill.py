@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         ("held-out mse (2 - 2 cos)", f"{start['mse']:.4f} -> {end['mse']:.4f}"),
         ("held-out pairwise loss", f"{start['pair']:.5f} -> {end['pair']:.5f}"),
         ("held-out translation mse", f"{start.get('xling', float('nan')):.4f} -> {end.get('xling', float('nan')):.4f}"),
+        ("held-out token error", f"{start.get('token', float('nan')):.4f} -> {end.get('token', float('nan')):.4f}"),
         ("distilled student", result["student_dir"]),
         ("next", f"rasa-intent-student build --teacher {result['student_dir']} --layers 0 1 --output DIR"),
     ]

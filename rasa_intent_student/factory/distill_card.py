@@ -81,6 +81,7 @@ def distillation_lines(d: Mapping[str, Any]) -> List[str]:
         f"Loss = {c['mse_weight']} x MSE of the L2-normalized sentence embeddings (the absolute target) + "
         f"{c['pair_weight']} x MSE of the in-batch cosine-similarity matrices + {c.get('xling_weight', 0)} x MSE between a "
         f"translation's embedding and the teacher's embedding of its English source (sources: {', '.join(c.get('xling_sources', [])) or 'none'})"
+        f"{_token_term(c)}"
         f"{', Matryoshka dims ' + str(c['matryoshka_dims']) if c.get('matryoshka_dims') else ''}. "
         "Word embeddings frozen (the vocabulary is pruned afterwards); the two layers, position/type embeddings "
         "and LayerNorms trained.",
@@ -96,6 +97,8 @@ def distillation_lines(d: Mapping[str, Any]) -> List[str]:
     ]
     if "xling" in start and "xling" in end:
         lines.append(f"| translation vs teacher(English source), 2 - 2 cos | {start['xling']:.4f} | {end['xling']:.4f} |")
+    if "token" in start and "token" in end:
+        lines.append(f"| token states vs the teacher's, relative squared error | {start['token']:.4f} | {end['token']:.4f} |")
     lines += ["", f"Corpus: {corpus.get('texts', 0):,} texts (sha256 {str(corpus.get('sha256', ''))[:12]}), by source "
               f"{corpus.get('by_source', {})}; translation pairs {corpus.get('parallel_pairs', {})}. The route dev split, "
               "the memory retrieval set and home-assistant-intents are never used.", ""]
@@ -150,3 +153,12 @@ def results_lines(metrics: Mapping[str, Any]) -> List[str]:
             lines += ["", "```", q["command"], "```"]
         lines.append("")
     return lines
+
+
+def _token_term(config: Dict[str, Any]) -> str:
+    """The token target's part of the loss sentence (empty when it was off)."""
+    weight = config.get("token_weight", 0)
+    if not weight:
+        return ""
+    return (f" + {weight} x relative squared error between each token's last hidden state and the teacher's "
+            "(a layer-wise target: the student's last layer is the teacher's last)")

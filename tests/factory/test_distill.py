@@ -204,3 +204,47 @@ def test_a_second_stage_starts_where_the_first_ended(tiny_teachers, route_dir, t
     assert second["eval_start"]["mse"] < first["eval_start"]["mse"]
     with pytest.raises(FileNotFoundError):
         distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "three", init_from=str(tmp_path / "missing.pt")))
+
+
+def test_token_state_loss_by_hand():
+    from rasa_intent_student.factory.distill.losses import token_state_loss
+
+    teacher = torch.tensor([[[3.0, 4.0], [1.0, 0.0], [9.0, 9.0]]])  # the third position is padding
+    mask = torch.tensor([[1, 1, 0]])
+    assert token_state_loss(teacher.clone(), teacher, mask).item() == pytest.approx(0.0, abs=1e-7)
+    student = torch.tensor([[[3.0, 4.0], [0.0, 1.0], [0.0, 0.0]]])
+    # Token 1 matches; token 2 is off by (1, -1): |d|^2 / |t|^2 = 2 / 1; the padded position does not count.
+    assert token_state_loss(student, teacher, mask).item() == pytest.approx(1.0)
+
+
+def test_teacher_token_states_are_cached_and_match_the_model(tiny_teachers, tmp_path):
+    from rasa_intent_student.factory.distill.targets import collate, teacher_token_states, token_cache_path
+
+    teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
+    texts = ["book a table for two", "what did I order last week?", "hi!"]
+    ids = tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32)
+    sentences = teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h1")
+    path = token_cache_path(sentences)
+    assert path != sentences and path.parent == sentences.parent
+    states = teacher_token_states(teacher.model, ids, 1, path)
+    assert path.is_file() and len(states) == 3 and states.states.shape == (sum(map(len, ids)), 32)
+    # Row 1, computed alone (no padding), is what the flat cache holds for it.
+    input_ids, mask = collate([ids[1]], 1)
+    with torch.no_grad():
+        alone = teacher.model(input_ids=input_ids, attention_mask=mask).last_hidden_state[0].numpy()
+    batch = states.batch([1, 2], len(ids[1]))
+    np.testing.assert_allclose(batch[0], alone, atol=2e-3)  # float16 storage
+    assert not batch[1, len(ids[2]):].any()  # zero past the shorter text
+    again = teacher_token_states(None, ids, 1, path)  # no teacher: only the cache can answer
+    np.testing.assert_array_equal(again.states, states.states)
+
+
+def test_token_target_brings_token_states_to_the_teacher(tiny_teachers, route_dir, tmp_path):
+    """The token target alone lowers the held-out token error; a run without it does not report one."""
+    run = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "tok", max_steps=30, eval_interval=30,
+                              mse_weight=0.0, pair_weight=0.0, xling_weight=0.0, token_weight=1.0))
+    assert run["eval"]["token"] < 0.8 * run["eval_start"]["token"]
+    plain = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "plain", max_steps=3, eval_interval=3))
+    assert "token" not in plain["eval"]
+    with pytest.raises(ValueError, match="token_weight=-1"):
+        DistillConfig(token_weight=-1.0).check()

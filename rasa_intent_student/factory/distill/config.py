@@ -20,9 +20,11 @@ class DistillConfig:
     """One distillation run (stored in every checkpoint).
 
     The loss of a batch is ``mse_weight * MSE(student(x), teacher(x))
-    + pair_weight * pairwise-cosine(student, teacher) + xling_weight * MSE(student(t), teacher(s))``
-    over the translations ``t`` in the batch, whose English source ``s`` the teacher embeds:
-    the multilingual knowledge-distillation target that keeps translations together.
+    + pair_weight * pairwise-cosine(student, teacher) + xling_weight * MSE(student(t), teacher(s))
+    + token_weight * |H_student(x) - H_teacher(x)|^2 / |H_teacher(x)|^2``. The translation term runs over the
+    translations ``t`` in the batch, whose English source ``s`` the teacher embeds: the multilingual
+    knowledge-distillation target that keeps translations together. The token term matches the last
+    hidden state ``H`` of every token (a layer-wise target: the student's last layer is the teacher's).
     """
 
     output: str = _opt(str(DISTILL_OUTPUT_DIR), "run directory: corpus, teacher cache, ckpt.pt, student-st/")
@@ -38,6 +40,8 @@ class DistillConfig:
     mse_weight: float = _opt(1.0, "weight of the absolute target: MSE between student and teacher unit embeddings")
     pair_weight: float = _opt(30.0, "weight of the in-batch pairwise-cosine loss (the similarity structure)")
     xling_weight: float = _opt(1.0, "weight of the translation target: a translation's embedding towards the teacher's embedding of its English source")
+    token_weight: float = _opt(0.0, "weight of the token target: each token's last hidden state towards the teacher's "
+                               "(relative squared error; the teacher's token states are cached beside its embeddings)")
     xling_sources: Tuple[str, ...] = _opt(("dialogue", "django"), "parallel sources whose pairs get the translation target")
     matryoshka_dims: Tuple[int, ...] = _opt((), "embedding prefixes the losses are averaged over (empty: full dim only)")
     eval_fraction: float = _opt(0.02, "share of the corpus held out for evaluation")
@@ -83,6 +87,6 @@ class DistillConfig:
             raise StudentError(f"Unknown xling_sources {unknown}. Valid: {list(PARALLEL_SOURCES)}.")
         if self.device not in ("cpu", "cuda", "auto"):
             raise StudentError(f"device={self.device!r} is invalid; use cpu, cuda or auto.")
-        for name in ("mse_weight", "pair_weight", "xling_weight"):
+        for name in ("mse_weight", "pair_weight", "xling_weight", "token_weight"):
             if getattr(self, name) < 0:
                 raise StudentError(f"{name}={getattr(self, name)} is negative; loss weights must be >= 0.")

@@ -11,8 +11,8 @@ import numpy as np
 from rasa_intent_student.factory.distill.budget import StepBudget, lr_at
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import epoch_batches, split_indices
-from rasa_intent_student.factory.distill.losses import distill_loss, embedding_mse, pairwise_cosine_loss
-from rasa_intent_student.factory.distill.targets import collate, embed, pool
+from rasa_intent_student.factory.distill.losses import distill_loss, pairwise_cosine_loss, token_state_loss
+from rasa_intent_student.factory.distill.targets import TokenStates, collate, embed, pool
 from rasa_intent_student.pooling import normalize
 from rasa_intent_student.errors import StudentError
 
@@ -59,9 +59,11 @@ def evaluate(
     pooling: str,
     source_targets: Optional[np.ndarray] = None,
     translated: Optional[np.ndarray] = None,
+    token_states: Optional[TokenStates] = None,
 ) -> Dict[str, float]:
-    """Teacher fidelity on held-out texts: mse (2 - 2 cos), cosine, pairwise loss, per-language cosine, and
-    ``xling``: 2 - 2 cos between a held-out translation and the teacher's embedding of its English source."""
+    """Teacher fidelity on held-out texts: mse (2 - 2 cos), cosine, pairwise loss, per-language cosine,
+    ``xling``: 2 - 2 cos between a held-out translation and the teacher's embedding of its English source,
+    and ``token``: the token target's error, where the teacher's token states are given (rows of ``ids``)."""
     import torch
 
     emb = embed(student, ids, pad_id, pooling)
@@ -75,9 +77,43 @@ def evaluate(
     if translated is not None and translated.any():
         src = normalize(source_targets[translated])
         out["xling"] = float(((s[translated] - src) ** 2).sum(1).mean())
+    if token_states is not None:
+        out["token"] = held_out_token_error(student, ids, token_states, pad_id)
     for lang in sorted(set(langs)):
         out[f"cosine_{lang}"] = float(cos[[i for i, l in enumerate(langs) if l == lang]].mean())
     return out
+
+
+def held_out_line(metrics: Dict[str, float]) -> str:
+    """One log line of the held-out figures."""
+    nan = float("nan")
+    return (f"held-out mse {metrics['mse']:.4f} cosine {metrics['cosine']:.4f} pair {metrics['pair']:.5f} "
+            f"xling {metrics.get('xling', nan):.4f} token {metrics.get('token', nan):.4f}")
+
+
+def held_out_token_error(student: Any, ids: Sequence[List[int]], token_states: TokenStates, pad_id: int, batch_size: int = 64) -> float:
+    """The token target's error over ``ids`` (``token_states`` row ``i`` belongs to ``ids[i]``), token-weighted."""
+    import torch
+
+    device = next(student.parameters()).device
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(ids), batch_size):
+            rows = list(range(start, min(start + batch_size, len(ids))))
+            input_ids, mask = collate([ids[i] for i in rows], pad_id, device)
+            hidden = student(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            target = torch.from_numpy(token_states.batch(rows, input_ids.shape[1])).to(device)
+            n = int(mask.sum())
+            total += float(token_state_loss(hidden, target, mask)) * n
+            tokens += n
+    return total / max(tokens, 1)
+
+
+def _rows_of(token_states: TokenStates, rows: Sequence[int]):
+    """(states, offsets) of the given rows only, in that order."""
+    parts = [token_states.states[token_states.offsets[r] : token_states.offsets[r + 1]] for r in rows]
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+    return np.concatenate(parts) if parts else token_states.states[:0], offsets
 
 
 def train(
@@ -94,6 +130,7 @@ def train(
     checkpoint: Optional[Dict[str, Any]] = None,
     stop_at_step: Optional[int] = None,
     log: Callable[[str], None] = logger.info,
+    token_states: Optional[TokenStates] = None,
 ) -> Dict[str, Any]:
     """Train ``student`` towards ``targets`` (and translations towards their sources' targets).
 
@@ -103,6 +140,7 @@ def train(
         translated: bool (n,): rows whose translation target is on (``config.xling_sources``).
         checkpoint: a loaded checkpoint to continue from (weights, optimizer, step, history).
         stop_at_step: checkpoint and stop there (the schedule still runs to ``max_steps``).
+        token_states: the teacher's token states of every row (needed when ``config.token_weight > 0``).
 
     Returns:
         {"config", "step", "eval_start", "history", "seconds", "steps_per_s"}.
@@ -118,8 +156,13 @@ def train(
     source_of = np.where(translated, source_index, -1)
     train_idx, eval_idx = split_indices(len(ids), config.eval_fraction, config.seed)
     eval_sources = targets[np.maximum(source_of[eval_idx], 0)]
+    if config.token_weight > 0 and token_states is None:
+        raise StudentError(f"token_weight={config.token_weight} needs the teacher's token states; pass token_states.")
+    eval_tokens = None
+    if token_states is not None:
+        eval_tokens = TokenStates(*_rows_of(token_states, eval_idx))
     eval_args = ([ids[i] for i in eval_idx], targets[eval_idx], [langs[i] for i in eval_idx], pad_id, pooling,
-                 eval_sources, source_of[eval_idx] >= 0)
+                 eval_sources, source_of[eval_idx] >= 0, eval_tokens)
     step, history, eval_start = 0, [], None
     if checkpoint is not None:
         student.load_state_dict(checkpoint["model"], strict=False)
@@ -128,7 +171,7 @@ def train(
         log(f"resumed at step {step}")
     if eval_start is None:
         eval_start = evaluate(student, *eval_args)
-        log(f"step 0: held-out mse {eval_start['mse']:.4f} cosine {eval_start['cosine']:.4f} pair {eval_start['pair']:.5f} xling {eval_start.get('xling', float('nan')):.4f}")
+        log(f"step 0: {held_out_line(eval_start)}")
 
     def save_checkpoint() -> None:
         state = {"config": asdict(config), "step": step, "model": trainable_state(student),
@@ -154,10 +197,14 @@ def train(
         input_ids, mask = collate([ids[i] for i in batch], pad_id, device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        emb = pool(student(input_ids=input_ids, attention_mask=mask).last_hidden_state, mask, pooling)
+        hidden = student(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        emb = pool(hidden, mask, pooling)
         sources = source_of[batch]
         rows = np.nonzero(sources >= 0)[0]
-        losses = distill_loss(emb, targets_t[batch], config, torch.from_numpy(rows).to(device), targets_t[sources[rows]])
+        token_args = None
+        if config.token_weight > 0:
+            token_args = (hidden, torch.from_numpy(token_states.batch(batch, input_ids.shape[1])).to(device), mask)
+        losses = distill_loss(emb, targets_t[batch], config, torch.from_numpy(rows).to(device), targets_t[sources[rows]], token_args)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
@@ -169,7 +216,7 @@ def train(
             metrics = evaluate(student, *eval_args)
             history.append({"step": step, "train_loss": round(losses["loss"].item(), 6), "lr": lr_at(step - 1, config),
                             "seconds": round(time.time() - budget.started, 1), **{k: round(v, 6) for k, v in metrics.items()}})
-            log(f"step {step}: held-out mse {metrics['mse']:.4f} cosine {metrics['cosine']:.4f} pair {metrics['pair']:.5f} xling {metrics.get('xling', float('nan')):.4f}")
+            log(f"step {step}: {held_out_line(metrics)}")
             save_checkpoint()
         if out_of_time:
             log(f"stopped at step {step} of {config.max_steps}; --resume continues from here.")

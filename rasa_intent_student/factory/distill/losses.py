@@ -1,5 +1,5 @@
-"""Distillation losses on sentence embeddings (torch)."""
-from typing import TYPE_CHECKING, Dict, Optional
+"""Distillation losses on sentence embeddings and token states (torch)."""
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 if TYPE_CHECKING:
     import torch
@@ -25,12 +25,24 @@ def pairwise_cosine_loss(student: "torch.Tensor", teacher: "torch.Tensor") -> "t
     return (s @ s.T - t @ t.T).pow(2).mean()
 
 
+def token_state_loss(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
+    """Relative squared error of the token states, ``|s - t|^2 / |t|^2``, averaged over the real tokens.
+
+    Args:
+        student, teacher: (b, t, dim) last hidden states; mask: (b, t), 1 on real tokens.
+    """
+    err = (student - teacher).pow(2).sum(-1) / teacher.pow(2).sum(-1).clamp(min=1e-6)
+    m = mask.to(err.dtype)
+    return (err * m).sum() / m.sum().clamp(min=1.0)
+
+
 def distill_loss(
     student: "torch.Tensor",
     teacher: "torch.Tensor",
     config: "DistillConfig",
     translated: Optional["torch.Tensor"] = None,
     source_targets: Optional["torch.Tensor"] = None,
+    token_states: Optional[Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]] = None,
 ) -> Dict[str, "torch.Tensor"]:
     """The weighted loss of one batch and its parts, averaged over the Matryoshka prefixes.
 
@@ -38,9 +50,10 @@ def distill_loss(
         student, teacher: (b, dim) embeddings of the same texts.
         translated: indices of the batch rows that are translations (may be empty).
         source_targets: (len(translated), dim) teacher embeddings of their English sources.
+        token_states: (student states, teacher states, mask) for the token target (``config.token_weight``).
 
     Returns:
-        {"loss", "mse", "pair", "xling"}.
+        {"loss", "mse", "pair", "xling", "token"}.
     """
     import torch
 
@@ -51,5 +64,8 @@ def distill_loss(
     if translated is not None and len(translated) and config.xling_weight > 0:
         rows = student[translated]
         xling = sum(embedding_mse(rows[:, :d], source_targets[:, :d]) for d in dims) / len(dims)
-    loss = config.mse_weight * mse + config.pair_weight * pair + config.xling_weight * xling
-    return {"loss": loss, "mse": mse, "pair": pair, "xling": xling}
+    token = torch.zeros((), device=student.device)
+    if token_states is not None and config.token_weight > 0:
+        token = token_state_loss(*token_states)
+    loss = config.mse_weight * mse + config.pair_weight * pair + config.xling_weight * xling + config.token_weight * token
+    return {"loss": loss, "mse": mse, "pair": pair, "xling": xling, "token": token}

@@ -11,7 +11,7 @@ from rasa_intent_student.factory.corpus import save_corpus
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import build_training_set
 from rasa_intent_student.factory.distill.loop import make_student, resolve_device, train, trainable_state
-from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_embeddings, tokenize
+from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_embeddings, teacher_token_states, token_cache_path, tokenize
 from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,9 @@ def distill(
     cache = teacher_cache_path(out / CACHE_DIR, teacher.source, teacher.prefix, teacher.pooling, config.max_seq_length, manifest["sha256"])
     teacher.model.to(resolve_device(config.device))
     targets = teacher_embeddings(teacher.model, ids, pad_id, teacher.pooling, cache)
+    token_states = None
+    if config.token_weight > 0:
+        token_states = teacher_token_states(teacher.model, ids, pad_id, token_cache_path(cache))
     teacher_size = {"teacher_layers": int(teacher.model.config.num_hidden_layers), "teacher_parameters": count_parameters(teacher.model)}
     student = make_student(teacher.model, config.layers)
     first_stage = None
@@ -94,7 +97,7 @@ def distill(
             log(f"student initialized from {config.init_from} (step {earlier['step']})")
     teacher.model = None  # the 12-layer teacher is no longer needed
     run = train(student, ids, langs, targets, data.source_index, data.translation_rows(config.xling_sources), config,
-                pad_id, teacher.pooling, ckpt_path, checkpoint, stop_at_step, log)
+                pad_id, teacher.pooling, ckpt_path, checkpoint, stop_at_step, log, token_states)
     config, history = run["config"], run["history"]
     result = {"config": asdict(config), "teacher": teacher.source, **teacher_size, "step": run["step"],
               "eval_start": run["eval_start"], "eval": history[-1] if history else run["eval_start"],

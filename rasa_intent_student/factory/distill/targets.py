@@ -1,4 +1,4 @@
-"""The teacher's sentence embeddings: tokenize, pad, pool, and cache them as ``.npy``."""
+"""The teacher's targets, cached on disk: sentence embeddings (``.npy``) and final token states (``.npz``)."""
 import hashlib
 import json
 import logging
@@ -81,3 +81,61 @@ def teacher_embeddings(teacher_model: Any, ids: Sequence[List[int]], pad_id: int
     partial.replace(cache_file)  # never leave a half-written cache
     logger.info("Teacher embedded %d texts in %.0f s -> %s", len(ids), time.time() - start, cache_file)
     return out
+
+
+class TokenStates:
+    """Every text's final-layer token states, flat: ``states[offsets[i]:offsets[i + 1]]`` is text ``i``.
+
+    float16 (about 0.8 KB a token): the whole corpus stays in memory.
+    """
+
+    def __init__(self, states: np.ndarray, offsets: np.ndarray):
+        self.states, self.offsets = states, offsets
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def batch(self, rows: Sequence[int], width: int) -> np.ndarray:
+        """float32 (b, width, dim), zero past each text's length (those positions are masked)."""
+        out = np.zeros((len(rows), width, self.states.shape[1]), dtype=np.float32)
+        for i, row in enumerate(rows):
+            a, b = self.offsets[row], self.offsets[row + 1]
+            out[i, : b - a] = self.states[a:b]
+        return out
+
+
+def token_cache_path(sentence_cache: Path) -> Path:
+    """The token-state cache beside a sentence cache (same key)."""
+    return sentence_cache.with_name(sentence_cache.stem.replace("teacher-", "teacher-tokens-") + ".npz")
+
+
+def teacher_token_states(model: Any, ids: Sequence[List[int]], pad_id: int, cache_file: Path, batch_size: int = 64) -> TokenStates:
+    """The teacher's last hidden states of every token: read from ``cache_file`` or computed and saved there."""
+    import torch
+    from tqdm import tqdm
+
+    lengths = np.array([len(row) for row in ids], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    if cache_file.is_file():
+        with np.load(cache_file) as cached:
+            if np.array_equal(cached["offsets"], offsets):
+                logger.info("Teacher token states from cache %s", cache_file)
+                return TokenStates(cached["states"], offsets)
+        logger.warning("Cache %s does not match the %d texts; recomputing.", cache_file, len(ids))
+    start = time.time()
+    device = next(model.parameters()).device
+    states = np.zeros((int(offsets[-1]), model.config.hidden_size), dtype=np.float16)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    with torch.no_grad():
+        for begin in tqdm(range(0, len(order), batch_size), desc="teacher tokens", unit="batch"):
+            chunk = order[begin : begin + batch_size]
+            input_ids, mask = collate([ids[i] for i in chunk], pad_id, device)
+            hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state.float().cpu().numpy()
+            for j, row in enumerate(chunk):
+                states[offsets[row] : offsets[row + 1]] = hidden[j, : lengths[row]]
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache_file.with_name(cache_file.stem + ".partial.npz")
+    np.savez(partial, states=states, offsets=offsets)
+    partial.replace(cache_file)  # never leave a half-written cache
+    logger.info("Teacher token states of %d texts (%d tokens) in %.0f s -> %s", len(ids), len(states), time.time() - start, cache_file)
+    return TokenStates(states, offsets)
