@@ -13,6 +13,7 @@ PYTEST_FLAGS ?=
 MODEL_DIR := rasa_intent_student/models/default
 DISTILL_DIR := artifacts/distill
 PRUNED_DIR := artifacts/pruned-int8
+DISTILLED_WORK_DIR := build/factory-distilled
 
 .PHONY: setup test test-fast test-runtime test-factory model model-pruned model-card reference demo bench evaluate distill clean help scale-check
 
@@ -57,9 +58,11 @@ test-fast: setup
 # the teacher's 0 and 11) through the factory (fused INT8 graph), then its card gets the benchmark results.
 # On the 2-core reference CPU: distill about 60-80 min (teacher targets about 5, 15,000 steps at 3-5 steps/s), build
 # about 2 min, model-card about 10 min.
-model: distill model-pruned reference
+# `reference` runs after the build: its FP32 student is the graph this build quantized (in its work dir).
+model: distill model-pruned
 	$(FACTORY)/bin/rasa-intent-student build --teacher $(DISTILL_DIR)/student-st --layers 0 1 \
-		--work-dir build/factory-distilled --output $(MODEL_DIR)
+		--work-dir $(DISTILLED_WORK_DIR) --output $(MODEL_DIR)
+	$(FACTORY)/bin/rasa-intent-student reference --work-dir $(DISTILLED_WORK_DIR)
 	$(MAKE) model-card
 
 QUALITY_COMMAND := rasa-intent-student bench --models pruned-int8=$(PRUNED_DIR) distilled-int8=$(MODEL_DIR) teacher-fp32=artifacts/teacher-fp32 --skip-speed --skip-rasa --json
@@ -89,7 +92,8 @@ scale-check: $(VENV)/.installed
 
 # FP32 teacher (12 layers) and FP32 student as ONNX directories under artifacts/, for bench.
 reference: $(FACTORY)/.installed
-	test -f artifacts/teacher-fp32/model.onnx -a -f artifacts/student-fp32/model.onnx || $(FPY) -m rasa_intent_student.factory.reference
+	test -f artifacts/teacher-fp32/model.onnx -a -f artifacts/student-fp32/model.onnx || \
+		$(FACTORY)/bin/rasa-intent-student reference --work-dir $(DISTILLED_WORK_DIR)
 
 # DIET gets 10 epochs: Rasa's default 100 takes over 40 minutes on 2 cores with 18 languages of n-grams.
 bench: setup reference

@@ -5,7 +5,9 @@ Each subcommand lives in ``rasa_intent_student/commands/<name>.py`` and exposes
 a callable taking the parsed namespace and returning an exit code. Commands are
 registered explicitly in ``COMMANDS``; a missing module is an ImportError, not
 a silently absent command. Command modules import heavy libraries (torch, rasa)
-only inside ``func``, so ``--help`` works in either virtual environment.
+only inside ``func``, so ``--help`` works in either virtual environment. The
+namespace also carries ``command_line``: the command as typed, for records such
+as a model card.
 
 User errors (``StudentError``: a bad option, a damaged or mismatched file; and
 ``FileNotFoundError``) print one ``error: ...`` line and exit with status 1. Any
@@ -13,20 +15,22 @@ other exception is a bug and keeps its traceback.
 """
 import argparse
 import logging
+import shlex
 import sys
 from typing import List, Optional
 
 from rasa_intent_student import __version__
-from rasa_intent_student.commands import bench, build, distill, encode, evaluate, route
+from rasa_intent_student.commands import bench, build, distill, encode, evaluate, reference, route
 from rasa_intent_student.errors import StudentError
 
+PROG = "rasa-intent-student"
 # In the order `--help` lists them.
-COMMANDS = (build, distill, evaluate, bench, encode, route)
+COMMANDS = (build, distill, reference, evaluate, bench, encode, route)
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="rasa-intent-student",
+        prog=PROG,
         description="Build, distill, evaluate and benchmark the multilingual student encoder; encode and route texts.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -56,8 +60,10 @@ def _add_unavailable(subparsers: argparse._SubParsersAction, name: str, error: I
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = make_parser()
     args = parser.parse_args(argv)
+    args.command_line = shlex.join([PROG, *argv])
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()

@@ -84,7 +84,9 @@ DISTILL_OUTPUT_DIR = ARTIFACTS_DIR / "distill"
 DISTILL_RECORD_FILE = "distill.json"  # in a distilled student-st/: what `build` copies into the manifest and card
 DISTILL_MAX_SEQ_LENGTH = 64  # corpus texts are short; attention cost grows with the square of this
 
-# FP32 reference encoders for `bench` (python -m rasa_intent_student.factory.reference).
+# The factory's scratch space (`build --work-dir`, `reference --work-dir`): teacher rebuild, FP32 ONNX and student.
+FACTORY_WORK_DIR = Path("build") / "factory"
+# FP32 reference encoders for `bench` (rasa-intent-student reference).
 REFERENCE_TEACHER_DIR = ARTIFACTS_DIR / "teacher-fp32"
 REFERENCE_STUDENT_FP32_DIR = ARTIFACTS_DIR / "student-fp32"
 BENCH_CACHE_DIR = ARTIFACTS_DIR / "cache"

@@ -4,17 +4,17 @@ Loading checks the student before it serves anything (see ``rasa_intent_student.
 """
 import logging
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Set, Tuple, TypeVar, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from rasa_intent_student.batching import as_text_list, check_batch_size, iter_batch, progress
 from rasa_intent_student.constants import (
     ATTENTION_MASK,
     CHARS_PER_TOKEN_CAP,
     DEFAULT_BATCH_SIZE,
     DEFAULT_MODEL_DIR,
     INPUT_IDS,
-    MANIFEST_FILE,
     MODEL_FILE,
     SENTENCE_OUTPUT,
     TOKEN_OUTPUT,
@@ -34,55 +34,11 @@ from rasa_intent_student.integrity import (
 )
 from rasa_intent_student.manifest import StudentManifest
 from rasa_intent_student.pooling import POOLERS, centre as centre_vectors, normalize
+from rasa_intent_student.tokens import TokenEmbeddings, content_tokens
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 PathLike = Union[str, Path]
-
-# Route training texts per language in the reference set of ``reference_mean`` (18 languages:
-# 576 texts; the mean is then within 0.001 cosine of the mean over every route example).
-REFERENCE_PER_LANGUAGE = 32
-# Directories already warned about for lacking checksums (one warning per process each).
-_UNSEALED_WARNED: Set[Path] = set()
-
-
-class TokenEmbeddings(NamedTuple):
-    """Token vectors of one text, without special and prefix tokens.
-
-    Attributes:
-        vectors: float32 array of shape (t, dim).
-        offsets: t (start, end) character spans into the original text.
-        sentence: float32 array of shape (dim,), the text's sentence embedding.
-    """
-
-    vectors: np.ndarray
-    offsets: List[Tuple[int, int]]
-    sentence: np.ndarray
-
-
-def check_batch_size(batch_size: int) -> None:
-    """Raise StudentError unless ``batch_size`` is a positive integer."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise StudentError(f"batch_size={batch_size} is invalid; use a positive integer.")
-
-
-def iter_batch(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def as_text_list(texts: Union[str, Iterable[str]]) -> List[str]:
-    """Accept one string or an iterable of strings; reject anything else by position."""
-    if isinstance(texts, str):
-        return [texts]
-    if texts is None:
-        raise TypeError("texts is None; pass a string or a list of strings.")
-    items = list(texts)
-    for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise TypeError(f"texts[{i}] is {type(text).__name__}, not str; every text must be a string.")
-    return items
 
 
 class StudentEncoder:
@@ -119,13 +75,7 @@ class StudentEncoder:
         # Each file is read once: the bytes that are checksummed are the bytes that are loaded.
         model_path, tokenizer_path = self.model_dir / MODEL_FILE, self.model_dir / TOKENIZER_FILE
         model_bytes, tokenizer_bytes = model_path.read_bytes(), tokenizer_path.read_bytes()
-        sealed = verify_checksums(self.manifest, {model_path: model_bytes, tokenizer_path: tokenizer_bytes})
-        if not sealed and self.model_dir.resolve() not in _UNSEALED_WARNED:
-            _UNSEALED_WARNED.add(self.model_dir.resolve())
-            logger.warning(
-                f"{self.model_dir / MANIFEST_FILE} records no checksums, so damaged student files cannot be "
-                "detected. Rebuild the student, or record them with rasa_intent_student.manifest.seal_student."
-            )
+        verify_checksums(self.manifest, self.model_dir, {model_path: model_bytes, tokenizer_path: tokenizer_bytes})
 
         self.tokenizer = read_tokenizer(tokenizer_bytes, tokenizer_path)
         # Truncation and padding are set once here, not per call.
@@ -261,7 +211,7 @@ class StudentEncoder:
             # Sort by length so each batch pads little; results go back in input order.
             order = sorted(range(len(items)), key=lambda i: len(items[i]))
             batches = list(iter_batch(order, batch_size))
-            for batch_idx in _progress(batches, show_progress_bar):
+            for batch_idx in progress(batches, show_progress_bar):
                 out[list(batch_idx)] = self._pooled([items[i] for i in batch_idx], prefix)
         if self.manifest.normalize if normalize_embeddings is None else normalize_embeddings:
             out = normalize(out, copy=False)  # `out` is this call's own array
@@ -283,21 +233,11 @@ class StudentEncoder:
         check_batch_size(batch_size)
         prefix = self.manifest.prefix if prompt is None else prompt
         results: List[TokenEmbeddings] = []
-        shift = len(prefix)
         for batch in iter_batch(items, batch_size):
             encodings, mask, (tokens,) = self._run(batch, [TOKEN_OUTPUT], prefix)
             sentences = self._sentence(tokens, mask)
             for row, (text, encoding) in enumerate(zip(batch, encodings)):
-                keep, offsets = [], []
-                for j, ((start, end), special) in enumerate(zip(encoding.offsets, encoding.special_tokens_mask)):
-                    if special or not mask[row, j] or end <= shift:
-                        continue
-                    start, end = max(start - shift, 0), end - shift
-                    # Metaspace pieces ("▁a") cover the space before the word; start at the word.
-                    while start < end - 1 and text[start].isspace():
-                        start += 1
-                    keep.append(j)
-                    offsets.append((start, end))
+                keep, offsets = content_tokens(encoding, mask[row], text, len(prefix))
                 vectors = tokens[row, keep].astype(np.float32) if keep else np.zeros((0, self.dim), np.float32)
                 results.append(TokenEmbeddings(vectors, offsets, sentences[row]))
         return results
@@ -305,19 +245,15 @@ class StudentEncoder:
     def reference_mean(self) -> np.ndarray:
         """The mean embedding of a fixed multilingual reference set, for centring.
 
-        The reference set: ``REFERENCE_PER_LANGUAGE`` (32) evenly spaced texts of each
+        The reference set: ``routes.reference_texts()``, 32 evenly spaced texts of each
         language of the package's route training split (``data/routes/train``), encoded
         with the manifest's prefix and normalization. Computed once per encoder (about
         0.3 s). Returns float32 of shape (dim,).
         """
         if self._reference_mean is None:
-            from rasa_intent_student.routes import available_languages, load_routes
+            from rasa_intent_student.routes import reference_texts
 
-            texts: List[str] = []
-            for lang in available_languages("train"):
-                rows = load_routes("train", [lang])
-                step = max(1, len(rows) // REFERENCE_PER_LANGUAGE)
-                texts.extend(r.text for r in rows[::step][:REFERENCE_PER_LANGUAGE])
+            texts = reference_texts()
             if not texts:
                 raise StudentError("No route training texts found; pass centre=<mean vector> instead of True.")
             self._reference_mean = self.encode(texts).mean(axis=0).astype(np.float32)
@@ -359,13 +295,3 @@ class StudentEncoder:
             f"vocab={m.vocab_size}, quantization={m.quantization!r})"
         )
 
-
-def _progress(items: List[T], enabled: Optional[bool]) -> Iterable[T]:
-    if not enabled:
-        return items
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        logger.warning("show_progress_bar needs tqdm (pip install tqdm); encoding without a progress bar.")
-        return items
-    return tqdm(items, desc="Batches", unit="batch")

@@ -9,7 +9,7 @@ import hashlib
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
@@ -39,6 +39,8 @@ KNOWN_INPUTS = (INPUT_IDS, ATTENTION_MASK, TOKEN_TYPE_IDS)
 # Lone UTF-16 surrogates: Python strings may hold them (from surrogateescape or broken JSON),
 # the tokenizer refuses them. Each is replaced by U+FFFD, which keeps character offsets.
 _SURROGATES = re.compile("[\ud800-\udfff]")
+# Directories already warned about for lacking checksums (one warning per process each).
+_UNSEALED_WARNED: Set[Path] = set()
 
 
 def check_model_dir(path: Union[str, Path]) -> Path:
@@ -60,21 +62,25 @@ def repair_text(text: str) -> str:
     return _SURROGATES.sub("\ufffd", text)
 
 
-def verify_checksums(manifest: StudentManifest, files: Dict[Path, bytes]) -> bool:
-    """Check each file's bytes against the SHA-256 that ``manifest`` records for it.
+def verify_checksums(manifest: StudentManifest, directory: Path, files: Dict[Path, bytes]) -> None:
+    """Check each file's bytes against the SHA-256 that ``manifest`` (of ``directory``) records for it.
 
-    Returns:
-        False when the manifest records no checksums (nothing could be checked), else True.
+    A manifest without checksums cannot be checked: that is a warning, once per directory and process.
 
     Raises:
         IntegrityError: a file's SHA-256 differs from the recorded one.
     """
     if not manifest.checksums:
-        return False
+        if directory.resolve() not in _UNSEALED_WARNED:
+            _UNSEALED_WARNED.add(directory.resolve())
+            logger.warning(
+                f"{directory / MANIFEST_FILE} records no checksums, so damaged student files cannot be "
+                "detected. Rebuild the student, or record them with rasa_intent_student.manifest.seal_student."
+            )
+        return
     for path, data in files.items():
         if path.name in manifest.checksums:
             manifest.verify_file(path, hashlib.sha256(data).hexdigest())
-    return True
 
 
 def read_tokenizer(data: bytes, path: Path) -> "Tokenizer":

@@ -39,6 +39,11 @@ def normalize(vectors: np.ndarray, eps: float = 1e-12, copy: bool = True) -> np.
     return vectors
 
 
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine of each row of ``a`` with the same row of ``b`` (shapes (..., dim)); returns shape (...)."""
+    return (normalize(a) * normalize(b)).sum(axis=-1)
+
+
 def centre(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
     """Subtract a mean vector from each row, then L2-normalize the rows.
 

@@ -13,7 +13,7 @@ from rasa_intent_student.commands import encode as encode_command, route as rout
 
 def test_commands_are_registered_explicitly(capsys):
     names = [m.__name__.rsplit(".", 1)[-1] for m in cli.COMMANDS]
-    assert names == ["build", "distill", "evaluate", "bench", "encode", "route"]
+    assert names == ["build", "distill", "reference", "evaluate", "bench", "encode", "route"]
     parser = cli.make_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command")
     assert sorted(subparsers.choices) == sorted(names)  # no phantom entry, none silently skipped
@@ -32,6 +32,22 @@ def test_user_errors_print_one_line_and_bugs_keep_their_traceback(monkeypatch, c
     monkeypatch.setattr(encode_command, "run", buggy)
     with pytest.raises(ValueError, match="not aligned"):
         cli.main(["encode", "x", "-o", str(tmp_path / "v.npy")])
+
+
+def test_commands_get_the_command_line_as_typed(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(encode_command, "run", lambda args: seen.append(args.command_line) or 0)
+    assert cli.main(["-v", "encode", "two words", "-o", str(tmp_path / "v.npy")]) == 0
+    assert seen == [f"rasa-intent-student -v encode 'two words' -o {tmp_path / 'v.npy'}"]
+
+
+def test_factory_commands_show_their_help_without_torch(capsys):
+    """`reference` and `build` import the factory (torch) only when they run."""
+    for name in ("reference", "build"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([name, "--help"])
+        assert exit_info.value.code == 0
+        assert "--work-dir" in capsys.readouterr().out
 
 
 def test_encode_arguments_to_npy(encoder, tmp_path, capsys):
@@ -128,3 +144,14 @@ def test_route_with_a_damaged_student_is_a_user_error(student_copy, capsys):
     path.write_text(json.dumps({**json.loads(path.read_text(encoding="utf-8")), "max_seq_length": 100000}), encoding="utf-8")
     assert cli.main(["route", "hello", "--model", str(student_copy)]) == 1
     assert "max_seq_length=100000" in capsys.readouterr().err
+
+
+def test_route_without_scikit_learn_names_the_extra(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "sklearn" else real(name))
+    assert cli.main(["route", "--no-cache", "hello"]) == 1
+    assert capsys.readouterr().err.strip().endswith(
+        'Fitting the router (once per student, then cached) needs sklearn, which is not installed: '
+        'pip install "rasa-intent-student[eval]"')

@@ -51,7 +51,7 @@ def test_flipped_byte_in_tokenizer_refuses(student_copy):
 
 def test_manifest_without_checksums_loads_with_a_warning(student_copy, caplog):
     edit_manifest(student_copy, checksums={})
-    with caplog.at_level(logging.WARNING, logger="rasa_intent_student.encoder"):
+    with caplog.at_level(logging.WARNING, logger="rasa_intent_student.integrity"):
         encoder = StudentEncoder.load(student_copy)
     assert encoder.manifest.checksums == {}
     assert "records no checksums" in caplog.text and "student.json" in caplog.text

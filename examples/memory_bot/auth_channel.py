@@ -11,10 +11,9 @@ user (a website's login, see README.md); ``mint_token`` does it for the demo and
 
 Rasa loads this module by the name given in credentials.yml (``auth_channel.AuthenticatedRestInput``):
 run Rasa in this directory (``rasa`` puts the working directory on ``sys.path``) or put this directory
-on ``PYTHONPATH``. The module imports nothing else of the bot.
+on ``PYTHONPATH``. Of the bot, the module imports only env_secrets.py.
 """
 import logging
-import os
 import time
 from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
@@ -25,6 +24,11 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+
+try:  # imported as examples.memory_bot.auth_channel (tests, the demo)
+    from .env_secrets import require_secret
+except ImportError:  # imported by Rasa as a top-level module of the bot directory
+    from env_secrets import require_secret
 
 logger = logging.getLogger(__name__)
 
@@ -50,21 +54,13 @@ UNAVAILABLE = ("Sorry, my memory is unavailable right now, so I could not save o
 
 
 class ChannelConfigError(ValueError):
-    """The channel cannot start: its secret is missing or too weak."""
+    """The channel cannot start (no token could be verified): its secret is missing or too weak."""
 
 
 def load_secret(environ: Optional[Dict[str, str]] = None) -> str:
     """The HS256 secret from ``$MEMORY_BOT_JWT_SECRET``; raise ChannelConfigError when unset or short."""
-    environ = os.environ if environ is None else environ
-    secret = environ.get(SECRET_ENV, "")
-    hint = (f"set {SECRET_ENV} to at least {MIN_SECRET_CHARS} random characters, shared only with the "
-            f"server that signs the tokens, e.g. "
-            f"export {SECRET_ENV}=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')")
-    if not secret.strip():
-        raise ChannelConfigError(f"{SECRET_ENV} is not set, so no token could be verified; {hint}")
-    if len(secret) < MIN_SECRET_CHARS:
-        raise ChannelConfigError(f"{SECRET_ENV} has {len(secret)} characters, too short for HS256; {hint}")
-    return secret
+    return require_secret(SECRET_ENV, MIN_SECRET_CHARS, "shared only with the server that signs the tokens",
+                          ChannelConfigError, environ)
 
 
 def mint_token(sub: str, secret: Optional[str] = None, ttl_s: float = DEFAULT_TTL_S,

@@ -1,7 +1,5 @@
 """``rasa-intent-student build``: make a student model directory from a teacher."""
 import argparse
-import shlex
-import sys
 from pathlib import Path
 
 from rasa_intent_student.constants import (
@@ -10,6 +8,7 @@ from rasa_intent_student.constants import (
     DEFAULT_MAX_SEQ_LENGTH,
     DEFAULT_VOCAB_SIZE,
     E5_OFFLINE_TEACHER,
+    FACTORY_WORK_DIR,
     INT8_COSINE_FLOOR,
     LANGUAGES,
     ROUTE_DATA_DIR,
@@ -33,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", type=int, nargs="+", default=list(DEFAULT_LAYERS_KEPT), help="teacher layers to keep (default: 0 11)")
     p.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, help="pieces to keep; 0 keeps the whole vocabulary")
     p.add_argument("--languages", nargs="+", default=list(LANGUAGES), help="ISO 639-1 codes to prune the vocabulary for")
-    p.add_argument("--work-dir", type=Path, default=Path("build") / "factory", help="scratch directory (teacher rebuild, FP32 student)")
+    p.add_argument("--work-dir", type=Path, default=FACTORY_WORK_DIR, help="scratch directory (teacher rebuild, FP32 student)")
     p.add_argument("--route-data", type=Path, default=ROUTE_DATA_DIR, help="route data directory with train/ and dev/")
     p.add_argument("--max-seq-length", type=int, default=DEFAULT_MAX_SEQ_LENGTH)
     p.add_argument("--cosine-floor", type=float, default=INT8_COSINE_FLOOR, help="fail if INT8 vs FP32 mean cosine is lower")
@@ -66,9 +65,7 @@ def run(args: argparse.Namespace) -> int:
         quantization=args.quantization,
         compare_quantization=args.compare_quantization,
         latency_runs=max(int(args.latency_runs), 0),
-        command="rasa-intent-student " + " ".join(shlex.quote(a) for a in sys.argv[sys.argv.index("build"):])
-        if "build" in sys.argv
-        else "",
+        command=args.command_line,
     )
     metrics = build_student(config)
     rows = [("output", str(args.output))] + list(build_summary(metrics))

@@ -1,9 +1,10 @@
 """``rasa-intent-student route``: route texts to action / recall / other with the shipped router.
 
-The router is the one a bot gets from ``RouteClassifier`` with ``add_route_examples: true``
-and no intents of its own: class-balanced logistic regression (``ROUTER_C``) on the student's
-sentence embeddings of the shipped route training split (``data/routes/train``, every
-language), with a softmax temperature fitted on 5-fold out-of-fold logits. Fitting takes a
+The router is the one a bot gets from ``RouteClassifier`` trained on the shipped route examples
+alone (StudentFeaturizer's ``add_route_examples: true``): class-balanced logistic regression
+(``ROUTER_C``) on the student's sentence embeddings of the shipped route training split
+(``data/routes/train``, every language), with a softmax temperature fitted on 5-fold
+out-of-fold logits. Fitting takes a
 few seconds, so the fitted router is cached, keyed by the SHA-256 of the student files, of
 the route data and of the router settings: in ``$RASA_INTENT_STUDENT_CACHE``, else
 ``$XDG_CACHE_HOME/rasa-intent-student``, else ``~/.cache/rasa-intent-student``. A damaged
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from rasa_intent_student.constants import ROUTER_C, ROUTER_CALIBRATION_FOLDS, ROUTER_MAX_ITER, ROUTER_RANDOM_STATE
-from rasa_intent_student.errors import StudentError
+from rasa_intent_student.errors import StudentError, require_extra
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +66,10 @@ def router_key(encoder: Any) -> str:
 
 def fit_router(encoder: Any):
     """Fit the shipped router on the route training split; returns a calibrated LinearModel."""
+    require_extra(["sklearn"], "Fitting the router (once per student, then cached)")
     import numpy as np
 
-    from rasa_intent_student.components.calibration import fit_calibrated
+    from rasa_intent_student.calibration import fit_calibrated
     from rasa_intent_student.routes import load_routes
 
     rows = load_routes("train")
@@ -81,7 +83,7 @@ def _read_cached(path: Path):
     """The cached LinearModel, or None when absent or damaged (its SHA-256 is checked)."""
     import numpy as np
 
-    from rasa_intent_student.components.calibration import LinearModel
+    from rasa_intent_student.calibration import LinearModel
     from rasa_intent_student.manifest import file_sha256
 
     sidecar = path.with_suffix(".sha256")

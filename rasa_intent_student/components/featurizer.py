@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Text, Tuple, Type
 
 import numpy as np
-from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.graph import ExecutionContext, GraphComponent, GraphSchema
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
@@ -17,7 +17,9 @@ from rasa.shared.nlu.constants import ACTION_TEXT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from rasa_intent_student.batching import iter_batch
 from rasa_intent_student.components.config_keys import check_config_keys
+from rasa_intent_student.components.route_examples import route_data_fingerprint, route_languages, with_route_examples
 from rasa_intent_student.components.student import (
     check_student_dir,
     copy_student,
@@ -27,6 +29,7 @@ from rasa_intent_student.components.student import (
     validate_student_keys,
 )
 from rasa_intent_student.constants import (
+    CONFIG_ADD_ROUTE_EXAMPLES,
     CONFIG_BATCH_SIZE,
     CONFIG_MAX_SEQ_LENGTH,
     CONFIG_MODEL,
@@ -34,8 +37,9 @@ from rasa_intent_student.constants import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_FEATURIZER_THREADS,
 )
-from rasa_intent_student.encoder import StudentEncoder, TokenEmbeddings, iter_batch
+from rasa_intent_student.encoder import StudentEncoder
 from rasa_intent_student.manifest import seal_student
+from rasa_intent_student.tokens import TokenEmbeddings
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +82,11 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
     stored student, verified: a missing or damaged one raises, and is never replaced
     by the configured or default student (only ``create``, for a new pipeline, uses those).
     Text with invalid Unicode (lone surrogates) is repaired (U+FFFD), not dropped.
+
+    ``add_route_examples`` adds the package's multilingual route examples to the training
+    data, for the bot's intents named action/recall/other (see ``route_examples``). After a
+    tokenizer they get WhitespaceTokenizer tokens, whatever tokenizer the bot uses; put this
+    featurizer right after the tokenizer, since featurizers before it never see them.
     """
 
     @classmethod
@@ -104,6 +113,9 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
             # onnxruntime intra-op threads; null: onnxruntime's default (all cores). 1 gives the
             # lowest parse latency for one message at a time (see constants.DEFAULT_FEATURIZER_THREADS).
             CONFIG_THREADS: DEFAULT_FEATURIZER_THREADS,
+            # Add the shipped route examples to the bot's intents named action/recall/other (other
+            # intents are left alone): false, true (every shipped language) or a list of ISO 639-1 codes.
+            CONFIG_ADD_ROUTE_EXAMPLES: False,
         }
 
     @classmethod
@@ -115,11 +127,14 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
             raise InvalidConfigException(
                 f"{cls.__name__}: {FEATURIZER_CLASS_ALIAS}={alias!r} is invalid; use a non-empty name, or leave it out."
             )
+        route_languages(cls.__name__, config.get(CONFIG_ADD_ROUTE_EXAMPLES))
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
-        """A hash of the configured student's files, so that a new student retrains the model."""
-        return student_fingerprint(resolve_model_dir(config.get(CONFIG_MODEL)))
+        """A hash of the student's files (and of the added route examples), which the graph does not see."""
+        student = student_fingerprint(resolve_model_dir(config.get(CONFIG_MODEL)))
+        languages = route_languages(cls.__name__, config.get(CONFIG_ADD_ROUTE_EXAMPLES))
+        return f"{student}:{route_data_fingerprint(languages)}" if languages else student
 
     def __init__(
         self,
@@ -128,11 +143,13 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         model_dir: Path,
+        graph_schema: Optional[GraphSchema] = None,
     ) -> None:
-        """Loads the student in ``model_dir``."""
+        """Loads the student in ``model_dir``; ``graph_schema`` (the training graph) checks ``add_route_examples``."""
         super().__init__(name, config)
         self._model_storage = model_storage
         self._resource = resource
+        self._graph_schema = graph_schema
         self.encoder: StudentEncoder = load_encoder(self.__class__.__name__, model_dir, self._config)
 
     @classmethod
@@ -152,7 +169,8 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
         config = {**cls.get_default_config(), **config}
         cls.validate_config(config)
         model_dir = check_student_dir(cls.__name__, config[CONFIG_MODEL])
-        return cls(config, execution_context.node_name, model_storage, resource, model_dir)
+        schema = execution_context.graph_schema
+        return cls(config, execution_context.node_name, model_storage, resource, model_dir, schema)
 
     @classmethod
     def load(
@@ -196,7 +214,9 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
         return self._resource
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Featurizes every dense-featurizable attribute of the training data, in batches."""
+        """Adds the route examples (``add_route_examples``), then featurizes every dense-featurizable attribute."""
+        languages = route_languages(self.__class__.__name__, self._config.get(CONFIG_ADD_ROUTE_EXAMPLES))
+        training_data = with_route_examples(self.__class__.__name__, training_data, languages, self._graph_schema)
         for attribute in DENSE_FEATURIZABLE_ATTRIBUTES:
             # Story, rule and action-name messages have no text; they get no features.
             examples = [m for m in training_data.training_examples if m.get(attribute)]

@@ -1,4 +1,4 @@
-"""Classification metrics in plain numpy: accuracy, per-class F1, macro-F1, confusion matrix.
+"""Classification metrics in plain numpy: accuracy, per-class F1, macro-F1, confusion matrix, calibration error.
 
 They follow scikit-learn's definitions (a class that is never predicted has
 precision 0 and so F1 0), without needing scikit-learn.
@@ -87,3 +87,21 @@ def group_indices(keys: Sequence[K]) -> Dict[K, List[int]]:
     for i, key in enumerate(keys):
         groups.setdefault(key, []).append(i)
     return groups
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
+    """ECE of the top-1 confidence: the bin-weighted gap between confidence and accuracy.
+
+    Args:
+        probs: (n, k) predicted probabilities.
+        y: (n,) true class indices.
+    """
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == y).astype(np.float64)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > low) & (confidence <= high)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(ece)

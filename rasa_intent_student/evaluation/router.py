@@ -2,14 +2,14 @@
 
 ``evaluate`` and the quality benchmark train it on top of an encoder. It fits
 the same model, with the same defaults, as ``RouteClassifier`` inside a Rasa
-pipeline (``components/calibration.fit_linear``), so ``evaluate`` measures
+pipeline (``calibration.fit_linear``), so ``evaluate`` measures
 what a bot would get.
 """
 from typing import List, Optional, Sequence
 
 import numpy as np
 
-from rasa_intent_student.components.calibration import LinearModel, fit_linear
+from rasa_intent_student.calibration import LinearModel, fit_linear
 from rasa_intent_student.constants import ROUTER_C, ROUTER_MAX_ITER
 from rasa_intent_student.errors import StudentError
 

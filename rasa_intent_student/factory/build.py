@@ -1,14 +1,11 @@
 """The whole factory: teacher -> keep layers -> prune vocabulary -> ONNX -> INT8 -> verify -> describe."""
 import json
 import logging
-import platform
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
-
-import numpy as np
+from typing import Any, Dict, List, Optional, Tuple
 
 from rasa_intent_student.constants import (
     ATTENTION_MASK,
@@ -17,6 +14,7 @@ from rasa_intent_student.constants import (
     DEFAULT_MAX_SEQ_LENGTH,
     DEFAULT_VOCAB_SIZE,
     E5_OFFLINE_TEACHER,
+    FACTORY_WORK_DIR,
     INT8_COSINE_FLOOR,
     LANGUAGES,
     MODEL_FILE,
@@ -24,18 +22,13 @@ from rasa_intent_student.constants import (
     SENTENCE_OUTPUT,
     TOKENIZER_FILE,
 )
-
+from rasa_intent_student.errors import StudentError
+from rasa_intent_student.factory.build_record import default_command, machine, record_distillation
 from rasa_intent_student.factory.e5_offline import E5_WEIGHTS_NOTE
-from rasa_intent_student.factory.graph_report import (
-    compare_graphs,
-    graph_summary,
-    latency_rows,
-    node_count,
-    record_int8_graph,
-)
+from rasa_intent_student.factory.graph_report import compare_graphs, node_count, record_int8_graph
 from rasa_intent_student.factory.quantize import DEFAULT_QUANT_MODE, QUANT_MODES
 from rasa_intent_student.factory.vocab import WORDS_PER_LANGUAGE
-from rasa_intent_student.errors import StudentError
+from rasa_intent_student.pooling import row_cosines
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +69,7 @@ class BuildConfig:
     layers: Tuple[int, ...] = DEFAULT_LAYERS_KEPT
     vocab_size: Optional[int] = DEFAULT_VOCAB_SIZE
     languages: Tuple[str, ...] = LANGUAGES
-    work_dir: Path = Path("build") / "factory"
+    work_dir: Path = FACTORY_WORK_DIR
     route_dir: Optional[Path] = ROUTE_DATA_DIR
     max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH
     prefix: Optional[str] = None
@@ -101,30 +94,10 @@ def verification_texts(config: BuildConfig) -> List[str]:
     return texts
 
 
-def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
-    return (a * b).sum(-1)
-
-
 def count_parameters(model: Any) -> int:
     """Parameters of a Hugging Face encoder, pooler excluded."""
     # The pooler is never used by the student graph; do not count it.
     return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("pooler."))
-
-
-def save_st_student(model: Any, tokenizer: Dict[str, Any], directory: Path, prefix: str, max_seq_length: int) -> Path:
-    """Write the FP32 student as a sentence-transformers directory (``SentenceTransformer(path)`` loads it)."""
-    from rasa_intent_student.factory.stdir import write_hf_tokenizer_config, write_st_metadata
-
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
-    model.save_pretrained(str(directory))
-    (directory / TOKENIZER_FILE).write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
-    write_hf_tokenizer_config(directory, model_max_length=max_seq_length)
-    write_st_metadata(directory, dim=model.config.hidden_size, prefix=prefix, max_seq_length=max_seq_length)
-    return directory
 
 
 def build_student(config: BuildConfig) -> Dict[str, Any]:
@@ -143,6 +116,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
     from rasa_intent_student.factory.prune import keep_layers, prune_vocab
     from rasa_intent_student.factory.quantize import mean_cosine, quantize_int8
     from rasa_intent_student.factory.sentences import check_sentences, translation_matches
+    from rasa_intent_student.factory.stdir import save_st_student
     from rasa_intent_student.factory.teacher import load_teacher
     from rasa_intent_student.factory.vocab import choose_pieces, unk_rates
 
@@ -203,7 +177,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
             config, graph_path, fp32_path, int8_path, int8_fid, feeds, fp32_out, student_tokenizer, prefix, texts, work
         )
     )
-    vs_teacher = _cos(int8_out[SENTENCE_OUTPUT], teacher_sentence)
+    vs_teacher = row_cosines(int8_out[SENTENCE_OUTPUT], teacher_sentence)
     n_check = len(check_sentences())  # verification_texts starts with them
 
     shutil.copyfile(student_tokenizer, staging / TOKENIZER_FILE)
@@ -244,24 +218,12 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
         else {},
         "vocab_choice": vocab_report,
         "graph": graph,
-        "machine": f"{platform.machine()} CPU, {_cores()} cores, no GPU",
+        "machine": machine(),
         "teacher_weights": E5_WEIGHTS_NOTE if config.teacher == E5_OFFLINE_TEACHER else str(teacher.directory),
     }
     metrics["build_seconds"] = round(time.time() - start, 1)
-    metrics["build_command"] = config.command or _default_command(config)
-    teacher_name, layers_kept = teacher.source, config.layers
-    from rasa_intent_student.constants import DISTILL_RECORD_FILE
-
-    record_path = Path(teacher.directory) / DISTILL_RECORD_FILE
-    if record_path.is_file():  # a distilled student: the card names the real teacher and its layers
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-        teacher_name, layers_kept = record["distilled_from"], tuple(record["layers"])
-        metrics["distillation"] = record
-        metrics["build_source"] = "distilled FP32 student (full vocabulary)"
-        metrics["teacher_layers"] = record.get("teacher_layers") or metrics["teacher_layers"]
-        metrics["teacher_parameters"] = record.get("teacher_parameters") or metrics["teacher_parameters"]
-        source = record["config"]["teacher"]
-        metrics["teacher_weights"] = f"{E5_WEIGHTS_NOTE if source == E5_OFFLINE_TEACHER else source}; then distilled"
+    metrics["build_command"] = config.command or default_command(config)
+    teacher_name, layers_kept = record_distillation(metrics, Path(teacher.directory), teacher.source, config.layers)
     manifest = make_manifest(
         dim=int(dim),
         teacher=teacher_name,
@@ -281,20 +243,6 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
     return metrics
 
 
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _default_command(config: BuildConfig) -> str:
-    layers = " ".join(str(i) for i in config.layers)
-    return (
-        f"rasa-intent-student build --teacher {config.teacher} --output {config.output} "
-        f"--layers {layers} --vocab-size {config.vocab_size or 0}"
-    )
-
-
 def _replace_dir(staging: Path, output: Path) -> None:
     """Swap the new student in; files of the old directory that the build does not write are kept."""
     output.mkdir(parents=True, exist_ok=True)
@@ -302,19 +250,3 @@ def _replace_dir(staging: Path, output: Path) -> None:
         shutil.move(str(item), str(output / item.name))
     staging.rmdir()
 
-
-def build_summary(metrics: Dict[str, Any]) -> Sequence[Tuple[str, str]]:
-    """(label, value) rows for the CLI table."""
-    s, f = metrics["sizes"], metrics["fidelity"]
-    unk = [v["unk_rate"] for v in metrics.get("unk_rate", {}).values() if v.get("unk_rate") is not None]
-    return [
-        ("parameters", f"{metrics['parameters']:,} (teacher {metrics['teacher_parameters']:,})"),
-        ("FP32 ONNX", f"{s['fp32'] / 2**20:.1f} MiB"),
-        ("INT8 ONNX", f"{s['int8'] / 2**20:.2f} MiB"),
-        ("ONNX vs torch max |diff|", f"{f['onnx_fp32_max_abs_diff']:.1e}"),
-        ("graph", graph_summary(metrics.get("graph", {}))),
-        ("INT8 vs FP32 cosine (mean/min)", f"{f['int8_vs_fp32_cosine_mean']:.4f} / {f['int8_vs_fp32_cosine_min']:.4f}"),
-        ("INT8 vs build-source cosine", f"{f['int8_vs_build_source_cosine_mean']:.4f}"),
-        ("max unk rate (languages)", f"{max(unk):.3%}" if unk else "n/a"),
-        ("build time", f"{metrics['build_seconds']:.0f} s"),
-    ] + latency_rows(metrics.get("graph", {}))

@@ -8,6 +8,7 @@ import numpy as np
 
 from rasa_intent_student.constants import SENTENCE_OUTPUT, TOKEN_OUTPUT
 from rasa_intent_student.errors import StudentError
+from rasa_intent_student.pooling import row_cosines
 
 logger = logging.getLogger(__name__)
 
@@ -113,30 +114,15 @@ def quantized_initializers(path: Path) -> List[str]:
     return [t.name for t in model.graph.initializer if t.data_type in int8]
 
 
-def largest_float_initializer(path: Path) -> int:
-    """Element count of the largest float32 initializer left in the graph."""
-    import onnx
-
-    model = onnx.load(str(path))
-    sizes = [int(np.prod(t.dims)) for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT]
-    return max(sizes, default=0)
-
-
 def mean_cosine(a: Dict[str, np.ndarray], b: Dict[str, np.ndarray], mask: np.ndarray) -> Dict[str, float]:
     """Cosines between two runs' sentence embeddings (raw and mean-centred) and between their real tokens."""
-
-    def cos(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        x = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-        y = y / np.maximum(np.linalg.norm(y, axis=-1, keepdims=True), 1e-12)
-        return (x * y).sum(-1)
-
     m = mask.astype(bool)
     # Centred on a's mean: the common direction all sentences share inflates raw cosines.
     mean = a[SENTENCE_OUTPUT].mean(0)
     return {
-        "sentence_cosine_mean": float(cos(a[SENTENCE_OUTPUT], b[SENTENCE_OUTPUT]).mean()),
-        "sentence_cosine_min": float(cos(a[SENTENCE_OUTPUT], b[SENTENCE_OUTPUT]).min()),
-        "centered_cosine_mean": float(cos(a[SENTENCE_OUTPUT] - mean, b[SENTENCE_OUTPUT] - mean).mean()),
-        "token_cosine_mean": float(cos(a[TOKEN_OUTPUT][m], b[TOKEN_OUTPUT][m]).mean()),
+        "sentence_cosine_mean": float(row_cosines(a[SENTENCE_OUTPUT], b[SENTENCE_OUTPUT]).mean()),
+        "sentence_cosine_min": float(row_cosines(a[SENTENCE_OUTPUT], b[SENTENCE_OUTPUT]).min()),
+        "centered_cosine_mean": float(row_cosines(a[SENTENCE_OUTPUT] - mean, b[SENTENCE_OUTPUT] - mean).mean()),
+        "token_cosine_mean": float(row_cosines(a[TOKEN_OUTPUT][m], b[TOKEN_OUTPUT][m]).mean()),
     }
 

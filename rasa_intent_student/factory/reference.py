@@ -4,33 +4,28 @@
 12-layer teacher. Both are written here as ``model.onnx`` + ``tokenizer.json``
 + ``student.json`` so that every model is measured by the same runtime code::
 
-    .venv-factory/bin/python -m rasa_intent_student.factory.reference            # teacher + student FP32
-    .venv-factory/bin/python -m rasa_intent_student.factory.reference --st DIR NAME  # any local ST model
+    rasa-intent-student reference                  # teacher + student FP32
+    rasa-intent-student reference --teacher-only   # teacher only (an installed package)
+    rasa-intent-student reference --st DIR NAME    # also any local sentence-transformers model
 
 Nothing is downloaded: the teacher is rebuilt offline (``e5-small-offline``)
 and the FP32 student comes from the factory's work directory (``make model``).
 """
-import argparse
 import logging
 import shutil
 from pathlib import Path
-from typing import Optional
 
 from rasa_intent_student.constants import (
-    ARTIFACTS_DIR,
     DEFAULT_MODEL_DIR,
-    E5_OFFLINE_TEACHER,
+    FACTORY_WORK_DIR,
     MODEL_FILE,
     REFERENCE_STUDENT_FP32_DIR,
-    REFERENCE_TEACHER_DIR,
     TOKENIZER_FILE,
 )
 from rasa_intent_student.manifest import StudentManifest, library_versions
 from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
-
-FACTORY_WORK_DIR = Path("build") / "factory"
 
 
 def export_st_model(name: str, output: Path, work_dir: Path = FACTORY_WORK_DIR, max_seq_length: int = 128) -> Path:
@@ -85,19 +80,3 @@ def export_student_fp32(output: Path = REFERENCE_STUDENT_FP32_DIR, work_dir: Pat
     manifest.replace(quantization="none").save(output)
     return output
 
-
-def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(description="Export FP32 reference encoders for `rasa-intent-student bench` into artifacts/.")
-    parser.add_argument("--work-dir", type=Path, default=FACTORY_WORK_DIR, help="the factory's work directory")
-    parser.add_argument("--st", nargs=2, metavar=("DIR", "NAME"), help="also export a local sentence-transformers model as artifacts/NAME")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(export_st_model(E5_OFFLINE_TEACHER, REFERENCE_TEACHER_DIR, args.work_dir))
-    print(export_student_fp32(REFERENCE_STUDENT_FP32_DIR, args.work_dir))
-    if args.st:
-        print(export_st_model(args.st[0], ARTIFACTS_DIR / args.st[1], args.work_dir))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

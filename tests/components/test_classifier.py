@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from rasa.engine.storage.resource import Resource
 from rasa.shared.exceptions import InvalidConfigException, RasaException
-from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
-from rasa.shared.nlu.training_data.features import Features
+from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -108,10 +107,7 @@ def test_missing_features_raise(model_storage, execution_context, training_data)
         ({"calibration_folds": 1}, r"calibration_folds=1 is invalid; use an integer >= 2"),
         ({"calibrate": "yes"}, r"calibrate='yes'; use true or false"),
         ({"ranking_length": -1}, r"ranking_length=-1 is invalid"),
-        ({"add_route_examples": ["english"]}, r"add_route_examples=\['english'\] is invalid; use false, true, or a list"),
-        ({"add_route_examples": []}, r"add_route_examples=\[\] is invalid"),
         ({"featurizers": "StudentFeaturizer"}, r"featurizers='StudentFeaturizer'; use a list"),
-        ({"batch_size": 0}, r"batch_size=0 is invalid"),
     ],
 )
 def test_bad_config_raises(model_storage, execution_context, config, message):
@@ -119,46 +115,25 @@ def test_bad_config_raises(model_storage, execution_context, config, message):
         create(model_storage, execution_context, config)
 
 
-def test_route_examples_need_the_featurizers_student(student_dir, model_storage, execution_context, training_data):
-    # Sentence features of the right size that do not come from the student.
-    rng = np.random.default_rng(0)
-    for message in training_data.training_examples:
-        vector = rng.normal(size=(1, 8)).astype(np.float32)
-        message.add_features(Features(vector, FEATURE_TYPE_SENTENCE, TEXT, "other_featurizer"))
-    classifier = create(model_storage, execution_context, {"add_route_examples": ["en"], "model": str(student_dir)})
-    with pytest.raises(InvalidConfigException, match="needs sentence features from the same student"):
-        classifier.train(training_data)
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"add_route_examples": True}, r"Move `add_route_examples: true` to the rasa_intent_student\.StudentFeaturizer entry"),
+        ({"add_route_examples": ["en", "es"], "model": "student"},
+         r'no longer takes add_route_examples, model:.*`add_route_examples: \["en", "es"\]`.*Remove `model`'),
+        ({"batch_size": 8}, r"RouteClassifier no longer takes batch_size:.*Remove `batch_size`"),
+    ],
+)
+def test_keys_of_the_old_route_examples_say_where_they_went(model_storage, execution_context, config, message):
+    with pytest.raises(InvalidConfigException, match=message):
+        create(model_storage, execution_context, config)
 
 
-def test_route_examples_skipped_with_a_warning_for_other_intents(featurizer, student_dir, model_storage, execution_context):
-    data = TrainingData([Message.build(text=t, intent=i) for t, i in [("hi", "greet"), ("bye", "goodbye")]])
-    featurizer.process_training_data(data)
-    classifier = create(model_storage, execution_context, {"add_route_examples": True, "model": str(student_dir)})
-    with pytest.warns(UserWarning, match="none of the intents"):
-        classifier.train(data)
-    assert classifier.model.labels == ["goodbye", "greet"]
-
-
-def test_route_examples_are_added_for_route_intents_only(featurizer, student_dir, model_storage, execution_context):
-    data = TrainingData(
-        [Message.build(text=t, intent=i) for t, i in [("hi", "other"), ("hello", "other"), ("buy milk", "action"),
-                                                     ("order pizza", "action"), ("what is 2+2", "math"), ("sqrt of 9", "math")]]
-    )
-    featurizer.process_training_data(data)
-    with_routes = create(model_storage, execution_context, {"add_route_examples": ["en"], "model": str(student_dir)}, "a")
-    x, intents, texts = with_routes._training_matrix(data)
-    extra_x, extra_intents = with_routes._route_examples(intents, texts, x)
-    assert set(extra_intents) == {"action", "other"} and len(extra_intents) > 50  # no recall: the bot has none
-    assert extra_x.shape == (len(extra_intents), x.shape[1])
-    with_routes.train(data)
-    assert with_routes.model.labels == ["action", "math", "other"]
-
-
-def test_fingerprint_covers_route_data_only_when_used(student_dir):
-    assert RouteClassifier.fingerprint_addon({}) is None
-    english = RouteClassifier.fingerprint_addon({"add_route_examples": ["en"], "model": str(student_dir)})
-    spanish = RouteClassifier.fingerprint_addon({"add_route_examples": ["es"], "model": str(student_dir)})
-    assert english and spanish and english != spanish
+def test_model_trained_with_the_old_route_keys_still_loads(featurizer, trained, model_storage, execution_context):
+    old_config = {**RouteClassifier.get_default_config(), "add_route_examples": True, "model": None, "threads": None}
+    loaded = RouteClassifier.load(old_config, model_storage, trained, execution_context)
+    (message,) = loaded.process(featurizer.process(messages(["hello!"])))
+    assert message.get("intent")["name"] in {"action", "other", "recall"}
 
 
 def test_damaged_model_files_raise(featurizer, featurized, model_storage, execution_context):

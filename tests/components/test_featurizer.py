@@ -13,8 +13,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from rasa_intent_student.components.featurizer import StudentFeaturizer, align_to_tokens
 from rasa_intent_student.constants import DEFAULT_MODEL_DIR, STUDENT_FILES
-from rasa_intent_student.encoder import TokenEmbeddings
 from rasa_intent_student.manifest import StudentManifest, file_sha256
+from rasa_intent_student.tokens import TokenEmbeddings
 
 from .conftest import messages
 

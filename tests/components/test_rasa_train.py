@@ -85,8 +85,8 @@ def test_full_rasa_train_routes_many_languages_from_english_examples(tmp_path):
         language: xx
         pipeline:
           - name: rasa_intent_student.StudentFeaturizer
-          - name: rasa_intent_student.RouteClassifier
             add_route_examples: true
+          - name: rasa_intent_student.RouteClassifier
           - name: FallbackClassifier
             threshold: 0.3
         policies:
@@ -176,3 +176,45 @@ def test_diet_pipeline_with_entities_from_a_self_contained_archive(tmp_path, stu
     assert all(0.0 <= r["intent"]["confidence"] <= 1.0 for r in results)
     # Entities come from the token-aligned sequence features.
     assert [(e["entity"], e["value"]) for e in results[0]["entities"]] == [("food", "pizza")]
+
+
+# English and Spanish messages unlike ROUTES_NLU's examples; the bot has no Spanish of its own.
+ADDED_ROUTE_CASES = {
+    "remind me what I told you about my sister": "recall",
+    "¿qué te dije ayer sobre mi hermana?": "recall",
+    "pon una alarma para mañana a las siete": "action",
+    "gracias, eres muy amable": "other",
+}
+
+
+@pytest.mark.slow
+def test_diet_pipeline_after_a_tokenizer_learns_the_added_route_examples(tmp_path):
+    """WhitespaceTokenizer + StudentFeaturizer(add_route_examples) + sparse featurizers + DIET (section 3's pipeline).
+
+    The added examples get whitespace tokens, so every later component featurizes them (untokenized,
+    they made DIET fail with "Number of examples differs for keys"). The bot's own examples are
+    English; its Spanish comes from the route data only.
+    """
+    root = write_project(
+        tmp_path / "bot",
+        config="""
+        language: en
+        pipeline:
+          - name: WhitespaceTokenizer
+          - name: rasa_intent_student.StudentFeaturizer
+            add_route_examples: [en, es]
+          - name: RegexFeaturizer
+          - name: LexicalSyntacticFeaturizer
+          - name: CountVectorsFeaturizer
+          - name: DIETClassifier
+            epochs: 20
+            number_of_transformer_layers: 1
+            transformer_size: 64
+            constrain_similarities: true
+            random_seed: 1
+        assistant_id: diet-routes-bot
+        """,
+        nlu=ROUTES_NLU,
+    )
+    results = parse(train(root, nlu_only=True), list(ADDED_ROUTE_CASES))
+    assert {r["text"]: r["intent"]["name"] for r in results} == ADDED_ROUTE_CASES

@@ -8,7 +8,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from rasa_intent_student.components.calibration import expected_calibration_error
+from rasa_intent_student.evaluation.metrics import expected_calibration_error
 from rasa_intent_student.components.classifier import RouteClassifier
 from rasa_intent_student.constants import ROUTES
 from rasa_intent_student.routes import available_languages, load_routes

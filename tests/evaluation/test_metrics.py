@@ -5,6 +5,7 @@ import pytest
 from rasa_intent_student.evaluation.metrics import (
     accuracy,
     confusion_matrix,
+    expected_calibration_error,
     group_indices,
     macro_f1,
     per_class_scores,
@@ -65,3 +66,14 @@ def test_perfect_and_mismatched_lengths():
 
 def test_group_indices_keeps_first_seen_order():
     assert group_indices(["ko", "en", "ko", "ja"]) == {"ko": [0, 2], "en": [1], "ja": [3]}
+
+
+def test_expected_calibration_error():
+    rng = np.random.default_rng(2)
+    logits = rng.normal(scale=2.0, size=(20000, 3))
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(3, p=p) for p in probs])
+    assert expected_calibration_error(probs, y) < 0.02  # labels drawn from the probabilities
+    overconfident = np.eye(3)[probs.argmax(axis=1)]
+    hits = (probs.argmax(axis=1) == y).mean()
+    assert expected_calibration_error(overconfident, y) == pytest.approx(1 - hits)

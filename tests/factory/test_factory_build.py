@@ -138,7 +138,12 @@ def test_build_from_an_xlmr_teacher_without_prefix_via_the_cli(tiny_teachers, ro
     graph = manifest.metrics["graph"]
     assert graph["fused"] is False and "fused_fp32" not in graph["nodes"] and graph["quantization"]["mode"] == "u8-tensor"
     assert list(graph["candidates"]) == ["unfused int8 u8-tensor"] and graph["latency"]["runs"] == 7
-    assert "Fused: no" in (out / MODEL_CARD_FILE).read_text(encoding="utf-8")
+    card = (out / MODEL_CARD_FILE).read_text(encoding="utf-8")
+    assert "Fused: no" in card
+    # The card records the command as it was given to the CLI.
+    command = manifest.metrics["build_command"]
+    assert command.startswith(f"rasa-intent-student build --teacher {tiny_teachers['xlmr']} ") and command in card
+    assert command.endswith("--no-compare-quantization --latency-runs 7")
     assert StudentEncoder.load(out).encode(["hello", "hallo"]).shape == (2, 32)
 
 

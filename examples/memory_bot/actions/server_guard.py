@@ -12,8 +12,12 @@ Outside an action server (tests, scripts) no app exists and nothing is registere
 """
 import hmac
 import logging
-import os
 from typing import List, Optional
+
+try:  # imported as examples.memory_bot.actions (tests, the demo)
+    from ..env_secrets import require_secret
+except ImportError:  # the action server imports `actions` as a top-level package of the bot directory
+    from env_secrets import require_secret
 
 logger = logging.getLogger(__name__)
 
@@ -26,19 +30,15 @@ OPEN_PATHS = {"/health"}
 class ActionTokenError(SystemExit):
     """The action server must not start: its token is unset or too short (SystemExit prints the reason)."""
 
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"memory_bot action server refuses to start: {reason}")
+
 
 def load_token(environ=None) -> str:
     """``$MEMORY_BOT_ACTION_TOKEN``; raise ActionTokenError when unset or shorter than MIN_TOKEN_CHARS."""
-    environ = os.environ if environ is None else environ
-    token = environ.get(TOKEN_ENV, "")
-    hint = (f"set {TOKEN_ENV} to the same random value for the action server and for Rasa "
-            f"(endpoints.yml: action_endpoint.token: ${{{TOKEN_ENV}}}), at least {MIN_TOKEN_CHARS} characters, "
-            f"e.g. export {TOKEN_ENV}=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')")
-    if not token.strip():
-        raise ActionTokenError(f"memory_bot action server refuses to start: {TOKEN_ENV} is not set; {hint}")
-    if len(token) < MIN_TOKEN_CHARS:
-        raise ActionTokenError(f"memory_bot action server refuses to start: {TOKEN_ENV} is too short; {hint}")
-    return token
+    shared_with = (f"the same for the action server and for Rasa "
+                   f"(endpoints.yml: action_endpoint.token: ${{{TOKEN_ENV}}})")
+    return require_secret(TOKEN_ENV, MIN_TOKEN_CHARS, shared_with, ActionTokenError, environ)
 
 
 def token_allows(given: Optional[str], expected: str) -> bool:

@@ -1,4 +1,7 @@
-"""Multinomial logistic regression in numpy form, temperature scaling and calibration error."""
+"""The router's model: class-balanced multinomial logistic regression in numpy form, with temperature scaling.
+
+``RouteClassifier``, ``rasa-intent-student route`` and ``evaluate`` all fit it here, so they agree.
+"""
 import inspect
 import logging
 from typing import List, NamedTuple, Optional, Sequence
@@ -48,7 +51,6 @@ def fit_linear(
     c: float,
     max_iter: int,
     random_state: int,
-    sample_weight: Optional[np.ndarray] = None,
 ) -> LinearModel:
     """Fit class-balanced multinomial logistic regression; y holds indices into ``labels``."""
     from sklearn.linear_model import LogisticRegression
@@ -61,7 +63,7 @@ def fit_linear(
         # Rasa's pin (scikit-learn < 1.2) needs it said; newer releases are multinomial already and dropped it.
         options["multi_class"] = "multinomial"
     clf = LogisticRegression(**options)
-    clf.fit(x, y, sample_weight=sample_weight)
+    clf.fit(x, y)
     weights, bias = clf.coef_, clf.intercept_
     if k == 2:
         # sklearn keeps one row for two classes and scores them as [-z, z].
@@ -122,21 +124,3 @@ def fit_calibrated(
     if folds and held_out is None:
         logger.info("Too few examples per intent to calibrate; confidences are uncalibrated.")
     return model._replace(temperature=fit_temperature(held_out, y) if held_out is not None else 1.0)
-
-
-def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
-    """ECE of the top-1 confidence: the bin-weighted gap between confidence and accuracy.
-
-    Args:
-        probs: (n, k) predicted probabilities.
-        y: (n,) true class indices.
-    """
-    confidence = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == y).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    ece = 0.0
-    for low, high in zip(edges[:-1], edges[1:]):
-        in_bin = (confidence > low) & (confidence <= high)
-        if in_bin.any():
-            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
-    return float(ece)
