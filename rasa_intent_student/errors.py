@@ -17,3 +17,18 @@ class IntegrityError(StudentError):
 
     The message names the file and says how to fix it (restore, rebuild or retrain).
     """
+
+
+def install_hint(extra: str) -> str:
+    """What a pip user runs to get an extra, e.g. ``pip install "rasa-intent-student[eval]"``."""
+    return f'pip install "rasa-intent-student[{extra}]"'
+
+
+def require_extra(modules, why: str, extra: str = "eval") -> None:
+    """Raise StudentError naming ``extra`` when a module in ``modules`` is not installed (nothing is imported)."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise StudentError(f"{why} needs {', '.join(missing)}, which {verb} not installed: {install_hint(extra)}")

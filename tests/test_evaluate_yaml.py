@@ -1,11 +1,11 @@
 """`evaluate` on a Rasa bot's own NLU YAML (any intents), its intent_errors-style JSON, and its fail-fast extras check."""
+import importlib.util
 import json
 import textwrap
 
 import pytest
 
 from rasa_intent_student.cli import main
-from rasa_intent_student.commands import evaluate as evaluate_command
 from rasa_intent_student.evaluation.data import load_examples, misclassified
 
 TRAIN_YML = """
@@ -129,8 +129,8 @@ def test_evaluate_scores_a_yaml_bot_and_writes_errors(bot, student_dir, capsys):
     ("yaml", [], "Rasa NLU YAML data needs yaml"),
 ])
 def test_missing_extra_fails_fast_naming_it(bot, monkeypatch, capsys, missing, argv, message):
-    real = evaluate_command.importlib.util.find_spec
-    monkeypatch.setattr(evaluate_command.importlib.util, "find_spec", lambda name: None if name == missing else real(name))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == missing else real(name))
     code = main(["evaluate", "--train", str(bot / "nlu.yml"), "--data", str(bot / "test.yml"), *argv])
     err = capsys.readouterr().err
     assert code == 1

@@ -3,7 +3,8 @@ import argparse
 import json
 from pathlib import Path
 from typing import Dict, List, Optional
-from rasa_intent_student.errors import StudentError
+
+from rasa_intent_student.errors import StudentError, require_extra
 
 
 def parse_models(values: Optional[List[str]]) -> Optional[Dict[str, Path]]:
@@ -28,13 +29,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Benchmark student INT8, student FP32 and the teacher on this machine. Ratios travel between "
         "machines better than absolute times.",
     )
-    parser.add_argument("--models", nargs="+", metavar="NAME=DIR", help="StudentEncoder directories "
-                        "(default: student-int8, student-fp32, teacher-fp32; the last two from artifacts/)")
+    parser.add_argument("--models", nargs="+", metavar="NAME=DIR", help="StudentEncoder directories (default: "
+                        "student-int8, the embedded student, and student-fp32 and teacher-fp32 where exported into "
+                        "./artifacts; a missing one is skipped with how to get it)")
     parser.add_argument("--skip-speed", action="store_true", help="skip encoder latency/throughput/memory")
-    parser.add_argument("--skip-rasa", action="store_true", help="skip training and parsing with Rasa")
+    parser.add_argument("--skip-rasa", action="store_true",
+                        help="skip training and parsing with Rasa (which needs the [rasa] extra)")
     parser.add_argument("--skip-quality", action="store_true", help="skip the few-shot intent benchmark")
     parser.add_argument("--skip-protocols", action="store_true", help="skip the fidelity protocols (route, cross-lingual "
                         "intents, cross-lingual memory retrieval; ratios to the model named teacher*)")
+    parser.add_argument("--xling-shots", type=int, nargs="+", default=(), metavar="K",
+                        help="with the protocols, also intents_xling+K: a router trained on the English sentences plus "
+                        "K per intent in each language, tested on the rest (e.g. 0 1 3)")
     parser.add_argument("--runs", type=int, default=None, help="single-utterance encodes per model")
     parser.add_argument("--text-limit", type=int, default=None, help="dev texts used for timing (default: all)")
     parser.add_argument("--threads", type=int, default=None, help="threads for batch throughput (latency is always 1 thread)")
@@ -50,7 +56,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def require_extras(ns: argparse.Namespace) -> None:
+    """Name the extra a requested part needs before any work (as ``evaluate`` does)."""
+    require_extra(["tqdm"], "`bench`")
+    if not (ns.skip_quality and ns.skip_protocols):
+        require_extra(["sklearn", "hassil", "home_assistant_intents"],
+                      "The quality benchmark and the fidelity protocols (skip them with --skip-quality --skip-protocols)")
+    if not ns.skip_rasa:
+        require_extra(["rasa"], "The Rasa comparison (Python 3.10; skip it with --skip-rasa)", extra="rasa")
+
+
 def run(ns: argparse.Namespace) -> int:
+    require_extras(ns)
     from rasa_intent_student.evaluation import tables
     from rasa_intent_student.evaluation.suite import BenchConfig, run_bench
 
@@ -67,6 +84,7 @@ def run(ns: argparse.Namespace) -> int:
         train_limit=ns.train_limit,
         parse_limit=ns.parse_limit,
         progress=not ns.no_progress,
+        xling_shots=tuple(ns.xling_shots),
     )
     if ns.runs is not None:
         config.runs = ns.runs

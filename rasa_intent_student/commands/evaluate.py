@@ -6,12 +6,11 @@ is reported before any work, naming the extra.
 """
 import argparse
 import dataclasses
-import importlib.util
 import json
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Optional
 
-EVAL_EXTRA = 'pip install "rasa-intent-student[eval]"'
+from rasa_intent_student.errors import require_extra
 
 
 @dataclasses.dataclass
@@ -50,26 +49,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def require_modules(needs: Iterable[str], why: str) -> None:
-    """Raise StudentError naming the [eval] extra if a module in ``needs`` is not installed (no import)."""
-    from rasa_intent_student.errors import StudentError
-
-    missing = [name for name in needs if importlib.util.find_spec(name) is None]
-    if missing:
-        raise StudentError(f"{why} needs {', '.join(missing)}, which is not installed: {EVAL_EXTRA}")
-
-
 def _is_yaml(path: Optional[Path]) -> bool:
     return path is not None and (path.suffix in (".yml", ".yaml") or (path.is_dir() and not any(path.glob("*.jsonl"))))
 
 
 def run(ns: argparse.Namespace) -> int:
     args = EvaluateArgs(ns.data, ns.train, ns.model, ns.json, ns.plots, ns.threads, ns.errors)
-    require_modules(["sklearn"], "`evaluate` (the logistic-regression router)")
+    require_extra(["sklearn"], "`evaluate` (the logistic-regression router)")
     if args.plots:
-        require_modules(["matplotlib"], "--plots")
+        require_extra(["matplotlib"], "--plots")
     if _is_yaml(args.data) or _is_yaml(args.train):
-        require_modules(["yaml"], "Rasa NLU YAML data")
+        require_extra(["yaml"], "Rasa NLU YAML data")
 
     from rasa_intent_student.encoder import StudentEncoder
     from rasa_intent_student.evaluation.data import check_known_labels, load_examples, misclassified, write_json

@@ -7,6 +7,7 @@ a torch model mid-training) and returns a score per language:
 * ``route_xling``: macro-F1 on each other language's dev rows, router trained on English train rows only.
 * ``intents_fewshot``: Home Assistant intents, 8 examples per intent in the same language (accuracy).
 * ``intents_xling``: Home Assistant intents, trained on every English sentence, tested on each other language.
+* ``intents_xling+k`` (on request): as ``intents_xling`` with k sentences per intent of the language added.
 * ``memory_xling``: top-1 retrieval of a stored fact: stored in English and asked in the language, and
   stored in the language and asked in English (mean of both); for English, stored and asked in English.
 
@@ -77,6 +78,40 @@ def intent_protocols(encode: Encode, corpus: Dict[str, List[Tuple[str, str]]], s
             if keep.any():
                 predicted = np.array(router.predict(embedded[lang][keep]))
                 out["intents_xling"][lang] = float(np.mean(predicted == np.array(labels[lang])[keep]))
+    return out
+
+
+def intents_xling_shots(encode: Encode, corpus: Dict[str, List[Tuple[str, str]]], shots: Sequence[int],
+                        seeds: Sequence[int] = QUALITY_SEEDS) -> Scores:
+    """``intents_xling+k`` for each k in ``shots``: accuracy per language of a router trained on every English
+    sentence plus k sentences per intent in the language (what a bot written in English gains from a few examples
+    per language). For one seed every k is tested on the same rows (those outside the largest k's picks, which nest);
+    the score is the mean over seeds."""
+    from rasa_intent_student.evaluation.quality import few_shot_split
+    from rasa_intent_student.evaluation.router import LogisticRouter
+
+    if SOURCE_LANGUAGE not in corpus:
+        return {}
+    english_x = _unit(encode([text for _, text in corpus[SOURCE_LANGUAGE]]))
+    english_y = [intent for intent, _ in corpus[SOURCE_LANGUAGE]]
+    english_only, known = LogisticRouter().fit(english_x, english_y), set(english_y)
+    out: Scores = {f"intents_xling+{k}": {} for k in shots}
+    for lang, rows in corpus.items():
+        keep = np.array([intent in known for intent, _ in rows])
+        if lang == SOURCE_LANGUAGE or not keep.any():
+            continue
+        x = _unit(encode([text for _, text in rows]))[keep]  # the whole language's texts: the embedding cache's key
+        y = np.array([intent for intent, _ in rows])[keep]
+        accuracy: Dict[int, List[float]] = {k: [] for k in shots}
+        for seed in seeds:
+            picked, test = few_shot_split(y.tolist(), max(shots), seed)
+            for k in shots:
+                chosen = [i for label in sorted(set(y)) for i in picked[y[picked] == label][:k]]
+                router = english_only if k == 0 else LogisticRouter(seed=seed).fit(
+                    np.vstack([english_x, x[chosen]]), english_y + y[chosen].tolist())
+                accuracy[k].append(float(np.mean(np.array(router.predict(x[test])) == y[test])))
+        for k in shots:
+            out[f"intents_xling+{k}"][lang] = float(np.mean(accuracy[k]))
     return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from rasa_intent_student.routes import RouteExample, read_jsonl
-from rasa_intent_student.errors import StudentError
+from rasa_intent_student.errors import StudentError, install_hint
 
 
 def load_examples(path: Union[str, Path]) -> List[RouteExample]:
@@ -74,7 +74,7 @@ def read_nlu_yaml(path: Union[str, Path]) -> List[RouteExample]:
     try:
         import yaml
     except ImportError as e:
-        raise StudentError(f'Reading {path} needs PyYAML: pip install "rasa-intent-student[eval]".') from e
+        raise StudentError(f"Reading {path} needs PyYAML: {install_hint('eval')}.") from e
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:

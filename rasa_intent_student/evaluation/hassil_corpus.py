@@ -16,6 +16,8 @@ import random
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from rasa_intent_student.errors import install_hint
+
 logger = logging.getLogger(__name__)
 
 # Our ISO 639-1 code -> the package's language code, where they differ.
@@ -33,7 +35,7 @@ def _import_hassil():
         import home_assistant_intents  # noqa: F401
     except ImportError as e:
         raise ImportError(
-            'The quality benchmark needs hassil and home-assistant-intents: pip install "rasa-intent-student[eval]" '
+            f"The quality benchmark needs hassil and home-assistant-intents: {install_hint('eval')} "
             "(tested with hassil==3.12.1, home-assistant-intents==2026.10.27)."
         ) from e
 

@@ -16,6 +16,7 @@ from rasa_intent_student.constants import (
     REFERENCE_STUDENT_FP32_DIR,
     REFERENCE_TEACHER_DIR,
 )
+from rasa_intent_student.errors import install_hint
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,13 @@ DEFAULT_MODELS = {
     "student-fp32": REFERENCE_STUDENT_FP32_DIR,
     "teacher-fp32": REFERENCE_TEACHER_DIR,
 }
-REFERENCE_HINT = ".venv-factory/bin/python -m rasa_intent_student.factory.reference (after `make model`)"
+# How to get each default reference model: what a pip user runs first, then the source checkout's make target.
+REFERENCE_HINTS = {
+    "teacher-fp32": f"{install_hint('factory')}, then rasa-intent-student reference --teacher-only (rebuilds the teacher offline "
+    "into ./artifacts/teacher-fp32; in a source checkout: make reference)",
+    "student-fp32": "it is the FP32 graph the shipped student was quantized from, a by-product of building it in a "
+    "source checkout (make model, then make reference); to compare your own builds, pass --models NAME=DIR",
+}
 
 
 @dataclasses.dataclass
@@ -49,6 +56,7 @@ class BenchConfig:
     seeds: Sequence[int] = QUALITY_SEEDS
     cache_dir: Optional[Path] = BENCH_CACHE_DIR
     progress: bool = True
+    xling_shots: Sequence[int] = ()  # with the protocols: intents_xling+k for each k (English + k per language)
 
 
 def resolve_models(models: Optional[Dict[str, Path]]) -> Dict[str, Path]:
@@ -62,7 +70,7 @@ def resolve_models(models: Optional[Dict[str, Path]]) -> Dict[str, Path]:
         try:
             found[name] = check_model_dir(path)
         except FileNotFoundError:
-            logger.warning("Skipping %s: no model at %s. Export it with %s.", name, path, REFERENCE_HINT)
+            logger.warning("Skipping %s: no model at %s. To get it: %s.", name, path, REFERENCE_HINTS.get(name))
     if not found:
         raise FileNotFoundError(f"No model to benchmark: none of {[str(p) for p in DEFAULT_MODELS.values()]} exists.")
     return found
@@ -138,11 +146,11 @@ def run_bench(config: BenchConfig) -> Dict[str, Any]:
 
 
 def run_fidelity_protocols(models: Dict[str, Path], config: BenchConfig) -> Dict[str, Any]:
-    """Every model on ``crosslingual.PROTOCOLS``, and each one's ratio to the first model named ``teacher*``."""
+    """Every model on ``crosslingual.PROTOCOLS`` (+ ``intents_xling+k``), and its ratio to the first ``teacher*``."""
     from tqdm.auto import tqdm
 
     from rasa_intent_student.encoder import StudentEncoder
-    from rasa_intent_student.evaluation.crosslingual import PROTOCOLS, ratios, run_protocols
+    from rasa_intent_student.evaluation.crosslingual import PROTOCOLS, intents_xling_shots, ratios, run_protocols
     from rasa_intent_student.evaluation.quality import cached_embeddings, default_corpus, model_fingerprint
 
     cache = Path(config.cache_dir) / "quality" if config.cache_dir else None
@@ -151,9 +159,13 @@ def run_fidelity_protocols(models: Dict[str, Path], config: BenchConfig) -> Dict
     for name, path in tqdm(models.items(), desc="fidelity protocols", disable=not config.progress):
         encoder = StudentEncoder.load(path, threads=config.threads)
         fingerprint = model_fingerprint(Path(path))
-        scores[name] = run_protocols(lambda texts: cached_embeddings(encoder, list(texts), cache, fingerprint), corpus, config.languages)
+        encode = lambda texts: cached_embeddings(encoder, list(texts), cache, fingerprint)  # noqa: E731
+        scores[name] = run_protocols(encode, corpus, config.languages)
+        if config.xling_shots:
+            scores[name].update(intents_xling_shots(encode, corpus, config.xling_shots, config.seeds))
     teacher = next((name for name in models if name.startswith("teacher")), None)
-    out: Dict[str, Any] = {"protocols": list(PROTOCOLS), "scores": scores, "reference": teacher}
+    names = list(PROTOCOLS) + [f"intents_xling+{k}" for k in config.xling_shots]
+    out: Dict[str, Any] = {"protocols": names, "scores": scores, "reference": teacher}
     if teacher is not None:
         out["ratios"] = {name: ratios(s, scores[teacher]) for name, s in scores.items() if name != teacher}
     return out

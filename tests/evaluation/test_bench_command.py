@@ -1,4 +1,5 @@
 """A tiny ``rasa-intent-student bench`` (speed only), and the Rasa part (slow: two real trainings)."""
+import importlib.util
 import json
 from pathlib import Path
 
@@ -30,6 +31,34 @@ def test_bench_speed_only(student_dir, capsys):
     result = json.loads(out.strip().splitlines()[-1])
     assert [r["name"] for r in result["speed"]] == ["a", "b"]
     assert "rasa" not in result and "quality" not in result
+
+
+@pytest.mark.parametrize("missing, argv, message", [
+    ("hassil", ["--skip-rasa"],
+     "The quality benchmark and the fidelity protocols (skip them with --skip-quality --skip-protocols) needs hassil, "
+     'which is not installed: pip install "rasa-intent-student[eval]"'),
+    ("rasa", ["--skip-quality", "--skip-protocols"],
+     'The Rasa comparison (Python 3.10; skip it with --skip-rasa) needs rasa, which is not installed: '
+     'pip install "rasa-intent-student[rasa]"'),
+])
+def test_bench_names_the_missing_extra_before_any_work(monkeypatch, capsys, missing, argv, message):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == missing else real(name))
+    assert main(["bench", "--skip-speed", *argv]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def test_bench_without_artifacts_says_what_a_pip_user_runs(monkeypatch, tmp_path, caplog):
+    from rasa_intent_student.evaluation import suite
+
+    monkeypatch.setattr(suite, "DEFAULT_MODELS", {"student-int8": suite.DEFAULT_MODEL_DIR,
+                                                  "student-fp32": tmp_path / "student-fp32",
+                                                  "teacher-fp32": tmp_path / "teacher-fp32"})
+    assert list(suite.resolve_models(None)) == ["student-int8"]
+    warnings = {name: next(r.getMessage() for r in caplog.records if f"Skipping {name}" in r.getMessage())
+                for name in ("student-fp32", "teacher-fp32")}
+    assert 'pip install "rasa-intent-student[factory]", then rasa-intent-student reference --teacher-only' in warnings["teacher-fp32"]
+    assert "--models NAME=DIR" in warnings["student-fp32"]
 
 
 def test_bench_missing_model_dir(tmp_path, capsys):

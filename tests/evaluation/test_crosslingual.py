@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 
 from rasa_intent_student.constants import LANGUAGES
-from rasa_intent_student.evaluation.crosslingual import PROTOCOLS, load_memory_facts, memory_protocol, ratios, route_protocols
+from rasa_intent_student.evaluation.crosslingual import (
+    PROTOCOLS,
+    intents_xling_shots,
+    load_memory_facts,
+    memory_protocol,
+    ratios,
+    route_protocols,
+)
 
 
 def test_memory_set_has_every_language_and_no_answer_in_its_question():
@@ -21,6 +28,28 @@ def test_ratios_by_hand():
     r = ratios(student, teacher)["route_xling"]
     assert r["ko"] == pytest.approx(0.5) and r["fr"] == pytest.approx(1.0)
     assert r["mean"] == pytest.approx(0.7 / 0.95)  # ratio of the means, not mean of the ratios
+
+
+def test_a_few_examples_per_language_teach_what_english_cannot():
+    # English intent i lies on axis i, German intent i on axis 3 + i: orthogonal to everything English shows.
+    intents = ("lights_on", "lights_off", "weather")
+    corpus = {lang: [(intent, f"{lang} {i} {n}") for i, intent in enumerate(intents) for n in range(12)]
+              for lang in ("en", "de")}
+    corpus["de"].append(("not_in_english", "de x 0"))
+
+    def encode(texts):
+        rng = np.random.default_rng(len(texts))
+        vectors = 0.05 * rng.normal(size=(len(texts), 8))
+        for row, text in enumerate(texts):
+            lang, i, _ = text.split()
+            vectors[row, 7 if i == "x" else int(i) + (3 if lang == "de" else 0)] += 1.0
+        return vectors
+
+    scores = intents_xling_shots(encode, corpus, shots=(0, 1, 3), seeds=(0, 1))
+    assert list(scores) == ["intents_xling+0", "intents_xling+1", "intents_xling+3"]
+    assert set(scores["intents_xling+0"]) == {"de"}  # English is the source; the unknown intent is left out
+    assert scores["intents_xling+0"]["de"] < 0.5  # English alone says nothing about the German axes
+    assert scores["intents_xling+1"]["de"] == 1.0 and scores["intents_xling+3"]["de"] == 1.0
 
 
 def _encoder():
