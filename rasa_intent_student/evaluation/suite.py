@@ -1,7 +1,6 @@
 """``rasa-intent-student bench`` as one library call: encoder speed, Rasa end to end, encoder quality."""
 import dataclasses
 import logging
-import platform
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -17,6 +16,7 @@ from rasa_intent_student.constants import (
     REFERENCE_TEACHER_DIR,
 )
 from rasa_intent_student.errors import install_hint
+from rasa_intent_student.machine import describe_machine
 
 logger = logging.getLogger(__name__)
 
@@ -85,20 +85,13 @@ def every_kth(items: Sequence[Any], limit: Optional[int]) -> List[Any]:
     return [items[int(i * step)] for i in range(limit)]
 
 
-def machine() -> str:
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{cores}-core {platform.machine()} CPU, no GPU"
-
-
 def run_bench(config: BenchConfig) -> Dict[str, Any]:
     """Run the parts not skipped; returns {"machine", "speed", "rasa", "quality", "fidelity"} (JSON-ready)."""
     from tqdm.auto import tqdm
 
     from rasa_intent_student.routes import load_routes
 
-    result: Dict[str, Any] = {"machine": machine()}
+    result: Dict[str, Any] = {"machine": describe_machine()}
     models = resolve_models(config.models) if not (config.skip_speed and config.skip_quality and config.skip_protocols) else {}
     dev = load_routes("dev")
 

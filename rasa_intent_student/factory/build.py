@@ -23,7 +23,8 @@ from rasa_intent_student.constants import (
     TOKENIZER_FILE,
 )
 from rasa_intent_student.errors import StudentError
-from rasa_intent_student.factory.build_record import default_command, machine, record_distillation
+from rasa_intent_student.factory.build_record import default_command, record_distillation
+from rasa_intent_student.machine import describe_machine
 from rasa_intent_student.factory.e5_offline import E5_WEIGHTS_NOTE
 from rasa_intent_student.factory.graph_report import compare_graphs, node_count, record_int8_graph
 from rasa_intent_student.factory.quantize import DEFAULT_QUANT_MODE, QUANT_MODES
@@ -218,7 +219,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
         else {},
         "vocab_choice": vocab_report,
         "graph": graph,
-        "machine": machine(),
+        "machine": describe_machine(),
         "teacher_weights": E5_WEIGHTS_NOTE if config.teacher == E5_OFFLINE_TEACHER else str(teacher.directory),
     }
     metrics["build_seconds"] = round(time.time() - start, 1)

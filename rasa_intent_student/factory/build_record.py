@@ -1,7 +1,5 @@
-"""What a build records about itself: the machine, the command, a distilled source's record, the CLI summary."""
+"""What a build records about itself: the command, a distilled source's record, the CLI summary."""
 import json
-import os
-import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Sequence, Tuple
 
@@ -11,11 +9,6 @@ from rasa_intent_student.factory.graph_report import graph_summary, latency_rows
 
 if TYPE_CHECKING:
     from rasa_intent_student.factory.build import BuildConfig
-
-
-def machine() -> str:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return f"{platform.machine()} CPU, {cores} cores, no GPU"
 
 
 def default_command(config: "BuildConfig") -> str:
