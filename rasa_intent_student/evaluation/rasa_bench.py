@@ -38,10 +38,7 @@ def pipeline_config(kind: str, model_dir: Optional[str] = None, diet_epochs: int
         featurizer: Dict[str, Any] = {"name": "rasa_intent_student.StudentFeaturizer"}
         if model_dir:
             featurizer["model"] = model_dir
-        classifier: Dict[str, Any] = {"name": "rasa_intent_student.RouteClassifier"}
-        if model_dir:
-            classifier["model"] = model_dir
-        pipeline = [featurizer, classifier]
+        pipeline = [featurizer, {"name": "rasa_intent_student.RouteClassifier"}]
     elif kind == DIET_PIPELINE:
         pipeline = [
             {"name": "WhitespaceTokenizer"},
