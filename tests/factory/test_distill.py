@@ -32,7 +32,7 @@ def tiny_config(teacher: Path, route_dir: Path, output: Path, **overrides) -> Di
     values = dict(
         output=str(output), teacher=str(teacher), layers=(0, 3), batch_size=8, max_steps=6, lr=1e-3,
         warmup_steps=2, eval_interval=3, eval_fraction=0.2, max_seq_length=32, threads=1, corpus=corpus,
-        mse_weight=1.0, pair_weight=1.0,
+        mse_weight=1.0, pair_weight=1.0, token_weight=0.0,
     )
     return DistillConfig(**{**values, **overrides})
 

@@ -40,7 +40,7 @@ class DistillConfig:
     mse_weight: float = _opt(1.0, "weight of the absolute target: MSE between student and teacher unit embeddings")
     pair_weight: float = _opt(30.0, "weight of the in-batch pairwise-cosine loss (the similarity structure)")
     xling_weight: float = _opt(1.0, "weight of the translation target: a translation's embedding towards the teacher's embedding of its English source")
-    token_weight: float = _opt(0.0, "weight of the token target: each token's last hidden state towards the teacher's "
+    token_weight: float = _opt(1.0, "weight of the token target: each token's last hidden state towards the teacher's "
                                "(relative squared error; the teacher's token states are cached beside its embeddings)")
     xling_sources: Tuple[str, ...] = _opt(("dialogue", "django"), "parallel sources whose pairs get the translation target")
     matryoshka_dims: Tuple[int, ...] = _opt((), "embedding prefixes the losses are averaged over (empty: full dim only)")
@@ -62,6 +62,7 @@ class DistillConfig:
         if unknown:
             raise StudentError(f"Unknown DistillConfig keys {unknown}. Valid keys: {sorted(known)}.")
         values = dict(data)
+        values.setdefault("token_weight", 0.0)  # checkpoints from before the token target trained without it
         corpus = dict(data.get("corpus", {}))
         for key in ("languages", "parallel_sources"):
             if key in corpus:
