@@ -20,9 +20,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple, Type
 
-from .servers import LOOPBACK, ServerError, pick_free_port, read_tail
+from .processes import LOOPBACK, ServerError, pick_free_port, read_tail, spawn_logged, stop_processes
 
 logger = logging.getLogger(__name__)
 
@@ -68,42 +68,58 @@ def ensure_redis_server() -> str:
     return found
 
 
-class _Child:
-    """One server process in its own process group, with a log file."""
+class _LocalService:
+    """What both servers share: a port, a password, a temporary directory and one logged child process."""
 
-    def __init__(self, name: str, log: Path) -> None:
-        self.name, self.log = name, log
-        self.process: Optional[subprocess.Popen] = None
+    #: what the log and error messages call the process
+    process_name = ""
+    stop_signal = signal.SIGTERM
 
-    def spawn(self, cmd: List[str], **kw) -> None:
-        with open(self.log, "w") as log:
-            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                            stdin=subprocess.DEVNULL, **kw)
+    def __init__(self, port: Optional[int] = None) -> None:
+        self.host = LOOPBACK
+        self.port = port or pick_free_port()
+        self.password = secrets.token_hex(16)  # hex: safe in URLs and on command lines
+        self.dir: Optional[Path] = None
+        self._process: Optional[subprocess.Popen] = None
+        self._log: Optional[Path] = None
 
-    def check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            raise ServerError(f"{self.name} exited with code {self.process.returncode}; its log ends with:\n"
-                              f"{read_tail(self.log)}")
+    def _spawn(self, cmd: List[str], log: Path, **popen_kw) -> None:
+        self._log = log
+        self._process = spawn_logged(cmd, log, stdin=subprocess.DEVNULL, **popen_kw)
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, sig)
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            logger.warning("%s ignored signal %s; killing it.", self.name, sig)
+    def _wait_ready(self, what: str, probe: Callable[[], object], errors: Tuple[Type[BaseException], ...]) -> None:
+        """Poll ``probe`` until it returns true; ServerError when the process exits or READY_TIMEOUT_S passes."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            process = self._process
+            if process is not None and process.poll() is not None:
+                raise ServerError(f"{self.process_name} exited with code {process.returncode}; its log ends with:\n"
+                                  f"{read_tail(self._log)}")
             try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(timeout=STOP_TIMEOUT_S)
+                if probe():
+                    return
+            except errors:
+                if time.monotonic() > deadline:
+                    raise ServerError(f"{what} not ready after {READY_TIMEOUT_S:.0f} s:\n"
+                                      f"{read_tail(self._log)}") from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            stop_processes([(self.process_name, process)], self.stop_signal, STOP_TIMEOUT_S)
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
-class LocalPostgres:
+class LocalPostgres(_LocalService):
     """A PostgreSQL server in a temporary directory, on 127.0.0.1, with role ``memory_bot`` and the
     databases ``memory`` and ``rasa`` (password authentication over TCP).
 
@@ -111,14 +127,13 @@ class LocalPostgres:
         durable: False turns off fsync and synchronous commit (tests: faster, nothing survives a crash).
     """
 
+    process_name = "postgres"
+    stop_signal = signal.SIGINT  # PostgreSQL's "fast" shutdown
+
     def __init__(self, durable: bool = True, port: Optional[int] = None) -> None:
+        super().__init__(port)
         self.durable = durable
-        self.host = LOOPBACK
-        self.port = port or pick_free_port()
         self.user = PG_USER
-        self.password = secrets.token_hex(16)  # hex: safe in URLs and on command lines
-        self.dir: Optional[Path] = None
-        self._child: Optional[_Child] = None
 
     @property
     def socket_dir(self) -> Path:
@@ -139,6 +154,8 @@ class LocalPostgres:
         return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
     def start(self) -> "LocalPostgres":
+        import psycopg2
+
         bin_dir = postgres_bin_dir()
         run_as = self._run_as()
         self.dir = Path(tempfile.mkdtemp(prefix="memory-bot-pg-"))
@@ -161,10 +178,10 @@ class LocalPostgres:
             options = ["-c", "listen_addresses=" + self.host, "-c", "max_connections=200"]
             if not self.durable:
                 options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-            self._child = _Child("postgres", self.dir / "postgres.log")
-            self._child.spawn([str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.port),
-                               "-k", str(socket_dir), *options], cwd=self.dir, **run_as)
-            self._wait_ready(socket_dir)
+            self._spawn([str(bin_dir / "postgres"), "-D", str(data), "-p", str(self.port),
+                         "-k", str(socket_dir), *options], self.dir / "postgres.log", cwd=self.dir, **run_as)
+            self._wait_ready("PostgreSQL", lambda: self._admin(socket_dir).close() or True,
+                             (psycopg2.OperationalError,))
             self._bootstrap(socket_dir)
         except BaseException:
             self.stop()
@@ -196,21 +213,6 @@ class LocalPostgres:
         conn.autocommit = True
         return conn
 
-    def _wait_ready(self, socket_dir: Path) -> None:
-        import psycopg2
-
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            self._child.check_alive()
-            try:
-                self._admin(socket_dir).close()
-                return
-            except psycopg2.OperationalError:
-                if time.monotonic() > deadline:
-                    raise ServerError(f"PostgreSQL not ready after {READY_TIMEOUT_S:.0f} s:\n"
-                                      f"{read_tail(self._child.log)}") from None
-                time.sleep(0.2)
-
     def _bootstrap(self, socket_dir: Path) -> None:
         from psycopg2 import sql
 
@@ -225,32 +227,15 @@ class LocalPostgres:
         finally:
             conn.close()
 
-    def stop(self) -> None:
-        if self._child is not None:
-            self._child.stop(signal.SIGINT)  # PostgreSQL's "fast" shutdown
-            self._child = None
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
 
-    def __enter__(self) -> "LocalPostgres":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-class LocalRedis:
+class LocalRedis(_LocalService):
     """A redis-server on 127.0.0.1 with a random password, no persistence, in a temporary directory."""
 
-    def __init__(self, port: Optional[int] = None) -> None:
-        self.host = LOOPBACK
-        self.port = port or pick_free_port()
-        self.password = secrets.token_hex(16)  # hex: safe in URLs and on command lines
-        self.dir: Optional[Path] = None
-        self._child: Optional[_Child] = None
+    process_name = "redis-server"
 
     def start(self) -> "LocalRedis":
+        import redis
+
         binary = ensure_redis_server()
         self.dir = Path(tempfile.mkdtemp(prefix="memory-bot-redis-"))
         try:
@@ -258,9 +243,8 @@ class LocalRedis:
             config.write_text(f"bind {self.host}\nport {self.port}\nprotected-mode yes\nsave \"\"\n"
                               f"appendonly no\ndir {self.dir}\ndaemonize no\nrequirepass {self.password}\n")
             config.chmod(0o600)
-            self._child = _Child("redis-server", self.dir / "redis.log")
-            self._child.spawn([binary, str(config)], cwd=self.dir)
-            self._wait_ready()
+            self._spawn([binary, str(config)], self.dir / "redis.log", cwd=self.dir)
+            self._wait_ready("Redis", lambda: self.client().ping(), (redis.exceptions.RedisError,))
         except BaseException:
             self.stop()
             raise
@@ -270,32 +254,3 @@ class LocalRedis:
         import redis
 
         return redis.Redis(host=self.host, port=self.port, password=self.password, socket_timeout=5)
-
-    def _wait_ready(self) -> None:
-        import redis
-
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            self._child.check_alive()
-            try:
-                if self.client().ping():
-                    return
-            except redis.exceptions.RedisError:
-                if time.monotonic() > deadline:
-                    raise ServerError(f"Redis not ready after {READY_TIMEOUT_S:.0f} s:\n"
-                                      f"{read_tail(self._child.log)}") from None
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self._child is not None:
-            self._child.stop(signal.SIGTERM)
-            self._child = None
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
-
-    def __enter__(self) -> "LocalRedis":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

@@ -1,8 +1,8 @@
-"""Train memory_bot and run its Rasa server and action server on loopback.
+"""memory_bot's Rasa server and action server on loopback, as child processes (``BotServers``).
 
-Shared by ``demo.py`` and the end-to-end tests: ports are checked before
-starting, readiness is polled with a deadline, and ``stop`` always takes both
-servers down (process groups, SIGTERM then SIGKILL).
+Shared by ``demo.py``, the scale check and the end-to-end tests: ports are checked before starting,
+readiness is polled with a deadline, and ``stop`` always takes both servers down (process groups,
+SIGTERM then SIGKILL).
 
 The servers run secured as the README describes: only the ``auth_rest`` channel
 (users are the ``sub`` of a token signed with a per-run secret), the action
@@ -11,151 +11,35 @@ per-run auth token. Everything binds 127.0.0.1.
 """
 import json
 import logging
-import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from . import auth_channel
 from .actions import server_guard, settings
+# Re-exported: demo.py, the scale check and the tests import these from here.
+from .http_client import http_json, http_request
+from .processes import (LOOPBACK, ServerError, check_port_free, child_env, pick_free_port, read_tail, spawn_logged,
+                        stop_processes)
+from .training import BOT_DIR, bot_pythonpath, train
+
+__all__ = ["BOT_DIR", "DEFAULT_ACTION_PORT", "DEFAULT_RASA_PORT", "LOOPBACK", "BotServers", "ServerError",
+           "check_port_free", "http_json", "http_request", "new_secret", "pick_free_port", "read_tail", "train"]
 
 logger = logging.getLogger(__name__)
 
-BOT_DIR = Path(__file__).resolve().parent
-LOOPBACK = "127.0.0.1"
 DEFAULT_RASA_PORT = 5005
 DEFAULT_ACTION_PORT = 5055
 # Rasa imports TensorFlow and loads the model before it listens: allow minutes on 2 cores.
 STARTUP_TIMEOUT_S = 240.0
 STOP_TIMEOUT_S = 20.0
-HTTP_TIMEOUT_S = 30.0
 POLL_INTERVAL_S = 0.5
-LOG_TAIL_CHARS = 3000
-
-
-class ServerError(RuntimeError):
-    """A server could not start, stopped early, or answered badly."""
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """Whether a server could listen on ``port`` now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As the servers do: connections of a previous run in TIME_WAIT must not count as taken.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def check_port_free(host: str, port: int, what: str, flag: str) -> None:
-    """Raise ServerError naming the port and the flag to change when ``port`` is taken."""
-    if not 0 < port < 65536:
-        raise ServerError(f"{what} port {port} is invalid; pass {flag} with a number in 1..65535.")
-    if not port_is_free(host, port):
-        raise ServerError(
-            f"{what} port {port} on {host} is already in use (another Rasa or action server?). "
-            f"Stop that process or pass {flag} with a free port."
-        )
-
-
-def pick_free_port(host: str = LOOPBACK) -> int:
-    """A port the OS reports free right now (used by tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def latest_model(models_dir: Path) -> Optional[Path]:
-    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    return models[-1] if models else None
-
-
-def train(bot_dir: Path = BOT_DIR, out_dir: Optional[Path] = None, log_path: Optional[Path] = None,
-          fixed_name: Optional[str] = None) -> Path:
-    """Run plain ``rasa train`` in ``bot_dir``; Rasa restores unchanged components from its cache.
-
-    Args:
-        fixed_name: overwrite ``<out_dir>/<fixed_name>.tar.gz`` instead of adding a dated archive.
-
-    Returns:
-        The newest model archive in ``out_dir`` (default ``bot_dir/models``).
-    """
-    out_dir = Path(out_dir or bot_dir / "models")
-    cmd = [sys.executable, "-m", "rasa", "train", "--out", str(out_dir)]
-    if fixed_name:
-        cmd += ["--fixed-model-name", fixed_name]
-    logger.info("Training: %s (in %s)", " ".join(cmd), bot_dir)
-    log = open(log_path, "w") if log_path else subprocess.DEVNULL
-    try:
-        done = subprocess.run(cmd, cwd=bot_dir, stdout=log, stderr=subprocess.STDOUT,
-                              env=child_env({"PYTHONPATH": bot_pythonpath(bot_dir)}))
-    finally:
-        if log_path:
-            log.close()
-    model = latest_model(out_dir)
-    if done.returncode != 0 or model is None:
-        tail = read_tail(log_path) if log_path else "(no log kept)"
-        raise ServerError(f"`rasa train` in {bot_dir} failed with exit code {done.returncode}:\n{tail}")
-    return model
-
-
-def bot_pythonpath(bot_dir: Path) -> str:
-    """PYTHONPATH with the bot directory first: config.yml and credentials.yml name modules there."""
-    return os.pathsep.join(p for p in [str(bot_dir), os.environ.get("PYTHONPATH", "")] if p)
-
-
-def child_env(extra: Dict[str, str]) -> Dict[str, str]:
-    env = dict(os.environ)
-    # Quiet TensorFlow's startup banner; keep child output in its log file only.
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.update(extra)
-    return env
-
-
-def read_tail(path: Optional[Path]) -> str:
-    if path is None or not path.exists():
-        return "(no log)"
-    return path.read_text(errors="replace")[-LOG_TAIL_CHARS:]
-
-
-def http_request(method: str, url: str, body: Any = None, headers: Optional[Dict[str, str]] = None,
-                 timeout: float = HTTP_TIMEOUT_S) -> Tuple[int, Any]:
-    """Send one JSON request; return (HTTP status, decoded JSON or None). HTTP errors are returned, not raised.
-
-    ``body`` may be bytes (sent as is) or anything JSON-serializable.
-    """
-    data = body if isinstance(body, bytes) else (json.dumps(body).encode("utf-8") if body is not None else None)
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as e:
-        status, raw = e.code, e.read()
-    try:
-        return status, json.loads(raw.decode("utf-8") or "null")
-    except ValueError:
-        return status, raw[:500]
-
-
-def http_json(method: str, url: str, body: Optional[Dict[str, Any]] = None, timeout: float = HTTP_TIMEOUT_S,
-              headers: Optional[Dict[str, str]] = None) -> Any:
-    """Send one JSON request and decode the JSON answer; raise ServerError on HTTP errors."""
-    status, answer = http_request(method, url, body, headers=headers, timeout=timeout)
-    if status >= 400:
-        raise ServerError(f"{method} {url.split('?')[0]} answered HTTP {status}: {str(answer)[:500]}")
-    return answer
 
 
 def new_secret() -> str:
@@ -278,11 +162,7 @@ class BotServers:
 
     def _spawn(self, name: str, cmd: List[str], cwd: Path, env: Dict[str, str]) -> None:
         logger.info("Starting %s: %s", name, " ".join(cmd))
-        with open(self.log_path(name), "w") as log:
-            # A new session: Ctrl-C reaches only us, and stop() can signal the whole group.
-            process = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                       env=child_env(env), start_new_session=True)
-        self.processes.append((name, process))
+        self.processes.append((name, spawn_logged(cmd, self.log_path(name), cwd=cwd, env=child_env(env))))
 
     def wait_ready(self, actions: bool = True, rasa: bool = True) -> None:
         """Poll the action server's /health and Rasa's /status until both are ready, or raise.
@@ -320,22 +200,7 @@ class BotServers:
 
     def stop(self) -> None:
         """Stop both servers (SIGTERM, then SIGKILL after a grace period); safe to call twice."""
-        for name, process in self.processes:
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for name, process in self.processes:
-            try:
-                process.wait(timeout=STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                logger.warning("The %s server ignored SIGTERM; killing it.", name)
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.wait(timeout=STOP_TIMEOUT_S)
+        stop_processes(self.processes, signal.SIGTERM, STOP_TIMEOUT_S)
         self.processes.clear()
 
     def __enter__(self) -> "BotServers":

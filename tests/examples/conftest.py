@@ -40,3 +40,21 @@ def local_postgres():
 
     with LocalPostgres(durable=False) as server:
         yield server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def backend(request, tmp_path):
+    """A memory store location on SQLite and, slow-marked, on PostgreSQL (memory_backends.py)."""
+    from memory_backends import postgres_backend, sqlite_backend
+
+    if request.param == "sqlite":
+        return sqlite_backend(tmp_path)
+    return postgres_backend(request.getfixturevalue("local_postgres"))
+
+
+@pytest.fixture
+def store(backend):
+    """The store opened at ``backend``, closed after the test."""
+    opened = backend.open()
+    yield opened
+    opened.close()

@@ -1,93 +1,27 @@
 """The memory store on both backends: per-user isolation, parameterized SQL, persistence, odd texts,
-idempotent adds, schema creation and migration.
+validation, idempotent adds and concurrent writers.
 
-Every test taking ``backend`` runs on SQLite and on PostgreSQL (a real server started by the session
-fixture ``local_postgres``; those runs are slow-marked). Backend-specific damage (a deleted file, a killed
-connection) is tested per backend below.
+Every test taking ``backend`` or ``store`` (fixtures in conftest.py) runs on SQLite and on PostgreSQL (a
+real server started by the session fixture ``local_postgres``; those runs are slow-marked). Schema
+migration and damage are in test_memory_store_recovery.py.
 """
-import sqlite3
 import threading
 import urllib.parse
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 import pytest
 
 from examples.memory_bot.actions.memory import (
     MAX_EVENT_CHARS,
-    PG_TABLE,
-    SCHEMA_VERSION,
-    MemoryBackend,
     MemoryStore,
     PostgresMemoryStore,
     SQLiteMemoryStore,
     open_store,
     redact,
 )
+from memory_backends import unit
 
 INJECTION = "'); DROP TABLE events;--"
-
-
-def unit(*values: float) -> np.ndarray:
-    v = np.array(values, dtype=np.float32)
-    return v / np.linalg.norm(v)
-
-
-@dataclass
-class Backend:
-    """One backend under test: where its store lives and raw SQL access for damage and migration tests."""
-
-    name: str
-    location: str
-    sql: Callable[[str], Any]  # run one statement outside the store
-    table: str
-
-    def open(self) -> MemoryBackend:
-        return open_store(self.location)
-
-
-def sqlite_backend(tmp_path: Path) -> Backend:
-    path = tmp_path / "memory.db"
-
-    def run(statement):
-        with sqlite3.connect(path) as db:
-            return db.execute(statement).fetchall()
-
-    return Backend("sqlite", str(path), run, "events")
-
-
-def postgres_backend(local_postgres) -> Backend:
-    url = local_postgres.create_database(f"t_{uuid.uuid4().hex[:12]}")
-
-    def run(statement):
-        import psycopg2
-
-        conn = psycopg2.connect(url)
-        try:
-            with conn, conn.cursor() as cursor:
-                cursor.execute(statement)
-                return cursor.fetchall() if cursor.description else []
-        finally:
-            conn.close()
-
-    return Backend("postgresql", url, run, PG_TABLE)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def backend(request, tmp_path) -> Backend:
-    if request.param == "sqlite":
-        return sqlite_backend(tmp_path)
-    return postgres_backend(request.getfixturevalue("local_postgres"))
-
-
-@pytest.fixture
-def store(backend):
-    opened = backend.open()
-    yield opened
-    opened.close()
 
 
 def test_open_store_picks_the_backend(backend, store):
@@ -97,6 +31,14 @@ def test_open_store_picks_the_backend(backend, store):
     password = urllib.parse.urlsplit(backend.location).password
     if password:  # PostgreSQL: the password never shows in logs
         assert password not in repr(store) and "***" in repr(store)
+
+
+def test_open_store_refuses_other_urls():
+    with pytest.raises(ValueError, match="postgresql://") as e:
+        open_store("mysql://root:hunter2@db/memory")
+    assert "hunter2" not in str(e.value)
+    assert redact("postgresql://u:hunter2@db:5432/memory") == "postgresql://u:***@db:5432/memory"
+    assert redact("/tmp/memory.db") == "/tmp/memory.db"
 
 
 def test_search_returns_only_the_senders_events_best_first(store):
@@ -230,99 +172,3 @@ def test_concurrent_adds_of_many_users_keep_each_users_order(backend):
     assert stores[2].count() == users * per_user
     for s in stores:
         s.close()
-
-
-def test_a_version_1_schema_is_migrated_and_keeps_its_events(backend):
-    blob = "X'0000803F'" if backend.name == "sqlite" else "'\\x0000803f'::bytea"  # float32 1.0
-    serial = "INTEGER PRIMARY KEY AUTOINCREMENT" if backend.name == "sqlite" else "BIGSERIAL PRIMARY KEY"
-    real = "REAL" if backend.name == "sqlite" else "DOUBLE PRECISION"
-    backend.sql(f"CREATE TABLE {backend.table} (id {serial}, sender_id TEXT NOT NULL, route TEXT NOT NULL, "
-                f"text TEXT NOT NULL, created_at {real} NOT NULL, dim INTEGER NOT NULL, embedding "
-                f"{'BLOB' if backend.name == 'sqlite' else 'BYTEA'} NOT NULL)")
-    backend.sql(f"INSERT INTO {backend.table} (sender_id, route, text, created_at, dim, embedding) "
-                f"VALUES ('alice', 'action', 'from version 1', 1.0, 1, {blob})")
-
-    store = backend.open()
-    assert [e.text for e in store.events("alice")] == ["from version 1"]
-    assert store.search("alice", np.ones(1))[0].score == pytest.approx(1.0)
-    store.add("alice", "action", "version 2", np.ones(1), message_id="m")
-    store.add("alice", "action", "version 2", np.ones(1), message_id="m")
-    assert [e.text for e in store.events("alice")] == ["from version 1", "version 2"]
-    if backend.name == "sqlite":
-        assert backend.sql("PRAGMA user_version") == [(SCHEMA_VERSION,)]
-    else:
-        assert store.schema_version() == SCHEMA_VERSION
-    store.close()
-
-
-def test_a_dropped_table_is_recreated_by_the_next_call(backend, store):
-    store.add("alice", "action", "before", unit(1, 0))
-    backend.sql(f"DROP TABLE {backend.table}")
-    assert store.search("alice", unit(1, 0)) == []  # no "no such table"
-    store.add("alice", "action", "after", unit(1, 0), message_id="m")
-    assert [e.text for e in store.events("alice")] == ["after"]
-    store.check()
-
-
-# ------------------------------------------------------------------------------------------ SQLite only
-
-@pytest.mark.parametrize("damage", ["delete", "truncate"])
-def test_a_deleted_or_emptied_file_is_repaired_by_the_next_call(tmp_path, damage):
-    path = tmp_path / "memory.db"
-    store = MemoryStore(path)  # a long-lived object, as the action server caches it
-    store.add("alice", "action", "before", unit(1, 0))
-    if damage == "delete":
-        path.unlink()
-    else:
-        path.write_bytes(b"")
-    assert store.search("alice", unit(1, 0)) == []  # no "no such table"
-    store.add("alice", "action", "after", unit(1, 0))
-    assert [e.text for e in store.events("alice")] == ["after"]
-    store.check()
-
-
-def test_check_fails_on_a_corrupt_file(tmp_path):
-    path = tmp_path / "memory.db"
-    store = MemoryStore(path)
-    path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(sqlite3.DatabaseError):
-        store.check()
-
-
-def test_open_store_refuses_other_urls():
-    with pytest.raises(ValueError, match="postgresql://") as e:
-        open_store("mysql://root:hunter2@db/memory")
-    assert "hunter2" not in str(e.value)
-    assert redact("postgresql://u:hunter2@db:5432/memory") == "postgresql://u:***@db:5432/memory"
-    assert redact("/tmp/memory.db") == "/tmp/memory.db"
-
-
-# -------------------------------------------------------------------------------------- PostgreSQL only
-
-@pytest.mark.slow
-def test_postgres_recovers_from_killed_connections(local_postgres):
-    url = local_postgres.create_database(f"t_{uuid.uuid4().hex[:12]}")
-    store = open_store(url)
-    store.add("alice", "action", "before", unit(1, 0), message_id="a")
-    admin = local_postgres.admin()
-    try:
-        with admin.cursor() as cursor:  # what a PostgreSQL restart or failover does to pooled connections
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE usename = %s AND pid <> pg_backend_pid()", (local_postgres.user,))
-    finally:
-        admin.close()
-    assert [e.text for e in store.events("alice")] == ["before"]  # a read retries on a fresh connection
-    store.add("alice", "action", "after", unit(1, 0), message_id="b")
-    assert store.count() == 2
-    store.check()
-    store.close()
-
-
-@pytest.mark.slow
-def test_postgres_wrong_password_fails_without_showing_it(local_postgres):
-    import psycopg2
-
-    url = local_postgres.url("memory").replace(local_postgres.password, "not-the-password")
-    with pytest.raises(psycopg2.OperationalError) as e:
-        open_store(url)
-    assert "not-the-password" not in str(e.value)

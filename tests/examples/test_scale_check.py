@@ -1,5 +1,5 @@
-"""The scale check (examples/memory_bot/scale_check.py): its plan and its checks without servers, then the real
-thing: PostgreSQL, Redis, 2 Rasa replicas and 2 action servers on loopback (slow)."""
+"""The scale check (examples/memory_bot/scale_check.py, scale/): its plan and its checks without servers, then the
+real thing: PostgreSQL, Redis, 2 Rasa replicas and 2 action servers on loopback (slow)."""
 import json
 import subprocess
 import sys
@@ -9,6 +9,7 @@ import pytest
 
 from examples.memory_bot import scale_check
 from examples.memory_bot.actions.store_phrases import is_explicit_store
+from examples.memory_bot.scale import checks
 from examples.memory_bot.scale_check import DONE, Message, check, plan_user, tracker_problem
 
 REPO_ROOT = scale_check.BOT_DIR.parents[1]
@@ -60,9 +61,9 @@ def test_check_counts_lost_duplicated_and_leaked_memories(monkeypatch):
              Message("bruno", 1, "small", "hi", status=503, replies=[])]
     memory = {"alice": ["remember that my locker code is 700101", "remember that my locker code is 700101"],
               "bruno": ["remember that my locker code is 700201", "note that the gate code is 700102"]}
-    monkeypatch.setattr(scale_check, "fetch_memory", lambda stack: memory)
+    monkeypatch.setattr(checks, "fetch_memory", lambda stack: memory)
     trackers = {"alice": events_for(*[m.text for m in alice]), "bruno": events_for(bruno[0].text)}
-    monkeypatch.setattr(scale_check, "fetch_tracker_events", lambda stack, user, replica: trackers[user])
+    monkeypatch.setattr(checks, "fetch_tracker_events", lambda stack, user, replica: trackers[user])
     result = check(SimpleNamespace(rasa=[None, None]), [alice, bruno])
     assert result["lost"] == 1  # alice's gate code is not in her memory
     assert result["duplicates"] == 1  # her locker code twice
