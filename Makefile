@@ -21,7 +21,7 @@ help:
 	@echo "make setup   create .venv (py3.10, rasa) and .venv-factory (py3.11, torch) and install the package"
 	@echo "make demo    train examples/memory_bot, run rasa + action server, play a multilingual conversation"
 	@echo "make test    the full test suite (both environments, slow tests included)"
-	@echo "make model   rebuild the embedded default student: distill (about 60-80 min on 2 cores), prune the vocabulary, fused INT8, model card"
+	@echo "make model   rebuild the embedded default student: distill (about 70 min on 2 cores), about 80 min in all, prune the vocabulary, fused INT8, model card"
 	@echo "make bench / make evaluate / make distill / make model-pruned / make reference"
 
 setup: $(VENV)/.installed $(FACTORY)/.installed
@@ -56,7 +56,7 @@ test-fast: setup
 
 # The shipped default: the distilled 2-layer student (its layers are 0 and 1 of the distilled model, which are
 # the teacher's 0 and 11) through the factory (fused INT8 graph), then its card gets the benchmark results.
-# On the 2-core reference CPU: distill about 60-80 min (teacher targets about 5, 15,000 steps at 3-5 steps/s), build
+# On the 2-core reference CPU: distill about 70 min (teacher targets about 5 + token states about 7, 12,000 steps at 3.3-4.3 steps/s), build
 # about 2 min, model-card about 10 min.
 # `reference` runs after the build: its FP32 student is the graph this build quantized (in its work dir).
 model: distill model-pruned
@@ -77,7 +77,7 @@ model-card: $(VENV)/.installed $(FACTORY)/.installed
 model-pruned: $(FACTORY)/.installed
 	test -f $(PRUNED_DIR)/model.onnx || $(FACTORY)/bin/rasa-intent-student build --teacher e5-small-offline --output $(PRUNED_DIR)
 
-# About 60-80 minutes on 2 cores: corpus and translation pairs, teacher embeddings (cached), 15,000 steps;
+# About 70 minutes on 2 cores: corpus and translation pairs, teacher embeddings and token states (cached), 12,000 steps;
 # interrupted runs continue with `rasa-intent-student distill --output $(DISTILL_DIR) --resume`.
 distill: $(FACTORY)/.installed
 	$(FACTORY)/bin/rasa-intent-student distill --output $(DISTILL_DIR)
