@@ -17,7 +17,7 @@ from rasa_intent_student.factory.distill import (  # noqa: E402
     embedding_mse,
     pairwise_cosine_loss,
     teacher_cache_path,
-    teacher_embeddings,
+    teacher_targets,
     tokenize,
 )
 from rasa_intent_student.factory.distill_card import describe_results, load_bench_protocols, load_bench_quality  # noqa: E402
@@ -119,10 +119,10 @@ def test_teacher_cache_is_reused(tiny_teachers, tmp_path):
     texts = ["book a table for two", "what did I order last week?", "hi!"]
     ids = tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32)
     path = teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h1")
-    first = teacher_embeddings(teacher.model, ids, 1, teacher.pooling, path)
+    first, _ = teacher_targets(teacher.model, ids, 1, teacher.pooling, path)
     assert path.is_file() and first.shape == (3, 32)
     # No teacher at all the second time: the embeddings can only come from the cache.
-    second = teacher_embeddings(None, ids, 1, teacher.pooling, path)
+    second, _ = teacher_targets(None, ids, 1, teacher.pooling, path)
     np.testing.assert_array_equal(first, second)
     # Another corpus, prefix or length is another cache file.
     assert teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h2") != path
@@ -218,7 +218,7 @@ def test_token_state_loss_by_hand():
 
 
 def test_teacher_token_states_are_cached_and_match_the_model(tiny_teachers, tmp_path):
-    from rasa_intent_student.factory.distill.targets import collate, teacher_token_states, token_cache_path
+    from rasa_intent_student.factory.distill.targets import collate, token_cache_path
 
     teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
     texts = ["book a table for two", "what did I order last week?", "hi!"]
@@ -226,8 +226,8 @@ def test_teacher_token_states_are_cached_and_match_the_model(tiny_teachers, tmp_
     sentences = teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h1")
     path = token_cache_path(sentences)
     assert path != sentences and path.parent == sentences.parent
-    states = teacher_token_states(teacher.model, ids, 1, path)
-    assert path.is_file() and len(states) == 3 and states.states.shape == (sum(map(len, ids)), 32)
+    _, states = teacher_targets(teacher.model, ids, 1, teacher.pooling, sentences, with_tokens=True)
+    assert sentences.is_file() and path.is_file() and len(states) == 3 and states.states.shape == (sum(map(len, ids)), 32)
     # Row 1, computed alone (no padding), is what the flat cache holds for it.
     input_ids, mask = collate([ids[1]], 1)
     with torch.no_grad():
@@ -235,7 +235,7 @@ def test_teacher_token_states_are_cached_and_match_the_model(tiny_teachers, tmp_
     batch = states.batch([1, 2], len(ids[1]))
     np.testing.assert_allclose(batch[0], alone, atol=2e-3)  # float16 storage
     assert not batch[1, len(ids[2]):].any()  # zero past the shorter text
-    again = teacher_token_states(None, ids, 1, path)  # no teacher: only the cache can answer
+    _, again = teacher_targets(None, ids, 1, teacher.pooling, sentences, with_tokens=True)  # no teacher: only the caches can answer
     np.testing.assert_array_equal(again.states, states.states)
 
 

@@ -20,10 +20,10 @@ from rasa_intent_student.factory.distill.run import (
     assemble_student,
     distill,
 )
-from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_embeddings, tokenize
+from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, tokenize
 
 __all__ = [
     "DistillConfig", "distill", "assemble_student", "distill_loss", "embedding_mse", "pairwise_cosine_loss",
-    "teacher_cache_path", "teacher_embeddings", "tokenize", "CACHE_DIR", "CHECKPOINT_FILE", "CORPUS_FILE",
+    "teacher_cache_path", "teacher_targets", "tokenize", "CACHE_DIR", "CHECKPOINT_FILE", "CORPUS_FILE",
     "CORPUS_MANIFEST_FILE", "DISTILL_RECORD_FILE", "HISTORY_FILE", "RESULT_FILE", "STATE_FILE", "STUDENT_DIR",
 ]

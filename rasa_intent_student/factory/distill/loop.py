@@ -109,13 +109,6 @@ def held_out_token_error(student: Any, ids: Sequence[List[int]], token_states: T
     return total / max(tokens, 1)
 
 
-def _rows_of(token_states: TokenStates, rows: Sequence[int]):
-    """(states, offsets) of the given rows only, in that order."""
-    parts = [token_states.states[token_states.offsets[r] : token_states.offsets[r + 1]] for r in rows]
-    offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-    return np.concatenate(parts) if parts else token_states.states[:0], offsets
-
-
 def train(
     student: Any,
     ids: Sequence[List[int]],
@@ -158,9 +151,7 @@ def train(
     eval_sources = targets[np.maximum(source_of[eval_idx], 0)]
     if config.token_weight > 0 and token_states is None:
         raise StudentError(f"token_weight={config.token_weight} needs the teacher's token states; pass token_states.")
-    eval_tokens = None
-    if token_states is not None:
-        eval_tokens = TokenStates(*_rows_of(token_states, eval_idx))
+    eval_tokens = token_states.subset(eval_idx) if token_states is not None else None
     eval_args = ([ids[i] for i in eval_idx], targets[eval_idx], [langs[i] for i in eval_idx], pad_id, pooling,
                  eval_sources, source_of[eval_idx] >= 0, eval_tokens)
     step, history, eval_start = 0, [], None

@@ -11,7 +11,7 @@ from rasa_intent_student.factory.corpus import save_corpus
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import build_training_set
 from rasa_intent_student.factory.distill.loop import make_student, resolve_device, train, trainable_state
-from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_embeddings, teacher_token_states, token_cache_path, tokenize
+from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, tokenize
 from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
@@ -82,10 +82,7 @@ def distill(
     pad_id = int(teacher.model.config.pad_token_id or 0)  # any id: padded positions are masked
     cache = teacher_cache_path(out / CACHE_DIR, teacher.source, teacher.prefix, teacher.pooling, config.max_seq_length, manifest["sha256"])
     teacher.model.to(resolve_device(config.device))
-    targets = teacher_embeddings(teacher.model, ids, pad_id, teacher.pooling, cache)
-    token_states = None
-    if config.token_weight > 0:
-        token_states = teacher_token_states(teacher.model, ids, pad_id, token_cache_path(cache))
+    targets, token_states = teacher_targets(teacher.model, ids, pad_id, teacher.pooling, cache, with_tokens=config.token_weight > 0)
     teacher_size = {"teacher_layers": int(teacher.model.config.num_hidden_layers), "teacher_parameters": count_parameters(teacher.model)}
     student = make_student(teacher.model, config.layers)
     first_stage = None

@@ -86,21 +86,23 @@ def main() -> int:
     from rasa_intent_student.factory.distill.loop import resolve_device
     from rasa_intent_student.factory.distill.pack import load_pack
     from rasa_intent_student.factory.distill.run import CACHE_DIR
-    from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_embeddings
+    from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, token_cache_path
 
     started = time.time()
     teacher, data, ids, manifest = load_pack(args.pack)
     teacher.model.to(resolve_device(args.device))
     shared = args.out / "teacher-targets.npy"
-    targets = teacher_embeddings(teacher.model, ids, 0, teacher.pooling, shared)
+    with_tokens = any(config_of(name).token_weight > 0 for name in runs)
+    targets, _ = teacher_targets(teacher.model, ids, 0, teacher.pooling, shared, with_tokens)
     print(f"teacher targets {targets.shape} in {time.time() - started:.0f} s", flush=True)
     procs = {}
     for name in runs:
         config = config_of(name)
         cache = teacher_cache_path(Path(config.output) / CACHE_DIR, teacher.source, teacher.prefix, teacher.pooling, config.max_seq_length, manifest["sha256"])
         cache.parent.mkdir(parents=True, exist_ok=True)
-        if not cache.exists():
-            os.symlink(shared.resolve(), cache)
+        for own, common in ((cache, shared), (token_cache_path(cache), token_cache_path(shared))):
+            if common.exists() and not own.exists():  # one teacher pass for every run
+                os.symlink(common.resolve(), own)
         log = open(args.out / f"{name}.log", "w")
         procs[name] = (subprocess.Popen([sys.executable, "-m", "rasa_intent_student.factory.distill.sweep", "--pack", str(args.pack),
                                          "--out", str(args.out), "--runs", args.runs, "--device", args.device,

@@ -4,7 +4,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, List, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -42,20 +42,29 @@ def pool(hidden: "torch.Tensor", mask: "torch.Tensor", pooling: str) -> "torch.T
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
-def embed(model: Any, ids: Sequence[List[int]], pad_id: int, pooling: str, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-    """Sentence embeddings, float32 (n, dim), in the order of ``ids``; batches sorted by length."""
+def forward_batches(model: Any, ids: Sequence[List[int]], pad_id: int, batch_size: int = 64, desc: str = "") -> Iterator[Tuple[List[int], Any, Any]]:
+    """(rows, last hidden states (b, t, dim), mask (b, t)) of every batch, batches sorted by length, no grad.
+
+    ``desc``: a progress bar with that label (none when empty).
+    """
     import torch
     from tqdm import tqdm
 
     device = next(model.parameters()).device
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    out = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
-    with torch.no_grad():
-        for start in tqdm(range(0, len(order), batch_size), desc="embed", unit="batch", disable=not progress):
-            chunk = order[start : start + batch_size]
-            input_ids, mask = collate([ids[i] for i in chunk], pad_id, device)
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=not desc):
+        chunk = order[start : start + batch_size]
+        input_ids, mask = collate([ids[i] for i in chunk], pad_id, device)
+        with torch.no_grad():
             hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-            out[chunk] = pool(hidden, mask, pooling).float().cpu().numpy()
+        yield chunk, hidden, mask
+
+
+def embed(model: Any, ids: Sequence[List[int]], pad_id: int, pooling: str, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    """Sentence embeddings, float32 (n, dim), in the order of ``ids``; batches sorted by length."""
+    out = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32)
+    for chunk, hidden, mask in forward_batches(model, ids, pad_id, batch_size, "embed" if progress else ""):
+        out[chunk] = pool(hidden, mask, pooling).float().cpu().numpy()
     return out
 
 
@@ -63,24 +72,6 @@ def teacher_cache_path(directory: Path, teacher_source: str, prefix: str, poolin
     """Where the teacher embeddings of one corpus live: the key is in the name."""
     key = hashlib.sha256(json.dumps([teacher_source, prefix, pooling, max_seq_length, texts_hash]).encode()).hexdigest()
     return Path(directory) / f"teacher-{key[:20]}.npy"
-
-
-def teacher_embeddings(teacher_model: Any, ids: Sequence[List[int]], pad_id: int, pooling: str, cache_file: Path) -> np.ndarray:
-    """The teacher's sentence embeddings (n, dim): read from ``cache_file`` or computed and saved there."""
-    if cache_file.is_file():
-        cached = np.load(cache_file)
-        if cached.shape[0] == len(ids):
-            logger.info("Teacher embeddings from cache %s", cache_file)
-            return cached
-        logger.warning("Cache %s has %d rows for %d texts; recomputing.", cache_file, cached.shape[0], len(ids))
-    start = time.time()
-    out = embed(teacher_model, ids, pad_id, pooling, progress=True)
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache_file.with_suffix(".partial.npy")
-    np.save(partial, out)
-    partial.replace(cache_file)  # never leave a half-written cache
-    logger.info("Teacher embedded %d texts in %.0f s -> %s", len(ids), time.time() - start, cache_file)
-    return out
 
 
 class TokenStates:
@@ -94,6 +85,12 @@ class TokenStates:
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
+
+    def subset(self, rows: Sequence[int]) -> "TokenStates":
+        """The token states of ``rows`` only, in that order."""
+        parts = [self.states[self.offsets[r] : self.offsets[r + 1]] for r in rows]
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        return TokenStates(np.concatenate(parts) if parts else self.states[:0], offsets)
 
     def batch(self, rows: Sequence[int], width: int) -> np.ndarray:
         """float32 (b, width, dim), zero past each text's length (those positions are masked)."""
@@ -109,33 +106,69 @@ def token_cache_path(sentence_cache: Path) -> Path:
     return sentence_cache.with_name(sentence_cache.stem.replace("teacher-", "teacher-tokens-") + ".npz")
 
 
-def teacher_token_states(model: Any, ids: Sequence[List[int]], pad_id: int, cache_file: Path, batch_size: int = 64) -> TokenStates:
-    """The teacher's last hidden states of every token: read from ``cache_file`` or computed and saved there."""
-    import torch
-    from tqdm import tqdm
+def teacher_targets(
+    model: Any, ids: Sequence[List[int]], pad_id: int, pooling: str, cache_file: Path, with_tokens: bool = False
+) -> Tuple[np.ndarray, Optional[TokenStates]]:
+    """The teacher's sentence embeddings (n, dim) and, with ``with_tokens``, its token states.
 
+    Each is read from its cache (``cache_file`` and ``token_cache_path(cache_file)``) or computed and
+    saved there; what is missing comes from one pass of the teacher over the texts.
+    """
     lengths = np.array([len(row) for row in ids], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    if cache_file.is_file():
-        with np.load(cache_file) as cached:
-            if np.array_equal(cached["offsets"], offsets):
-                logger.info("Teacher token states from cache %s", cache_file)
-                return TokenStates(cached["states"], offsets)
-        logger.warning("Cache %s does not match the %d texts; recomputing.", cache_file, len(ids))
+    token_file = token_cache_path(cache_file)
+    embeddings, tokens = _cached_embeddings(cache_file, len(ids)), None
+    if with_tokens:
+        tokens = _cached_token_states(token_file, offsets)
+    if embeddings is not None and (tokens is not None or not with_tokens):
+        return embeddings, tokens
+
     start = time.time()
-    device = next(model.parameters()).device
-    states = np.zeros((int(offsets[-1]), model.config.hidden_size), dtype=np.float16)
-    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    with torch.no_grad():
-        for begin in tqdm(range(0, len(order), batch_size), desc="teacher tokens", unit="batch"):
-            chunk = order[begin : begin + batch_size]
-            input_ids, mask = collate([ids[i] for i in chunk], pad_id, device)
-            hidden = model(input_ids=input_ids, attention_mask=mask).last_hidden_state.float().cpu().numpy()
+    dim = model.config.hidden_size
+    new_embeddings = np.zeros((len(ids), dim), dtype=np.float32) if embeddings is None else None
+    states = np.zeros((int(offsets[-1]), dim), dtype=np.float16) if with_tokens and tokens is None else None
+    for chunk, hidden, mask in forward_batches(model, ids, pad_id, desc="teacher"):
+        if new_embeddings is not None:
+            new_embeddings[chunk] = pool(hidden, mask, pooling).float().cpu().numpy()
+        if states is not None:
+            hidden = hidden.float().cpu().numpy()
             for j, row in enumerate(chunk):
                 states[offsets[row] : offsets[row + 1]] = hidden[j, : lengths[row]]
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache_file.with_name(cache_file.stem + ".partial.npz")
-    np.savez(partial, states=states, offsets=offsets)
-    partial.replace(cache_file)  # never leave a half-written cache
-    logger.info("Teacher token states of %d texts (%d tokens) in %.0f s -> %s", len(ids), len(states), time.time() - start, cache_file)
-    return TokenStates(states, offsets)
+    if new_embeddings is not None:
+        _save_atomically(cache_file, lambda path: np.save(path, new_embeddings))
+        embeddings = new_embeddings
+    if states is not None:
+        _save_atomically(token_file, lambda path: np.savez(path, states=states, offsets=offsets))
+        tokens = TokenStates(states, offsets)
+    logger.info("Teacher targets of %d texts (%d tokens) in %.0f s -> %s", len(ids), int(offsets[-1]), time.time() - start, cache_file.parent)
+    return embeddings, tokens
+
+
+def _cached_embeddings(cache_file: Path, n: int) -> Optional[np.ndarray]:
+    if not cache_file.is_file():
+        return None
+    cached = np.load(cache_file)
+    if cached.shape[0] == n:
+        logger.info("Teacher embeddings from cache %s", cache_file)
+        return cached
+    logger.warning("Cache %s has %d rows for %d texts; recomputing.", cache_file, cached.shape[0], n)
+    return None
+
+
+def _cached_token_states(cache_file: Path, offsets: np.ndarray) -> Optional[TokenStates]:
+    if not cache_file.is_file():
+        return None
+    with np.load(cache_file) as cached:
+        if np.array_equal(cached["offsets"], offsets):
+            logger.info("Teacher token states from cache %s", cache_file)
+            return TokenStates(cached["states"], offsets)
+    logger.warning("Cache %s does not match the %d texts; recomputing.", cache_file, len(offsets) - 1)
+    return None
+
+
+def _save_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a partial file and rename it: a cache is never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial" + path.suffix)
+    write(partial)
+    partial.replace(path)
