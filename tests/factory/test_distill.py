@@ -248,3 +248,44 @@ def test_token_target_brings_token_states_to_the_teacher(tiny_teachers, route_di
     assert "token" not in plain["eval"]
     with pytest.raises(ValueError, match="token_weight=-1"):
         DistillConfig(token_weight=-1.0).check()
+
+
+def test_embedding_delta_trains_only_frequent_corpus_tokens_and_merges_exactly(tiny_teachers, route_dir, tmp_path):
+    """With --embedding-lr the rows of frequent corpus tokens move, every other row stays the teacher's,
+    the saved student embeds exactly as the trained one, and a resumed run continues with the same delta."""
+    from rasa_intent_student.factory.distill.embeddings import DeltaEmbedding, frequent_tokens
+    from rasa_intent_student.factory.distill.run import CORPUS_FILE
+    from rasa_intent_student.factory.distill.targets import embed
+    from transformers import AutoModel
+
+    config = tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "emb", max_steps=12, eval_interval=6, embedding_lr=5.0, embedding_min_count=3)
+    distill(config, stop_at_step=6)
+    run = distill(config, resume=True)
+    assert run["step"] == 12 and run["eval"]["mse"] < run["eval_start"]["mse"]
+    straight = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "straight", max_steps=12, eval_interval=6,
+                                   embedding_lr=5.0, embedding_min_count=3))
+    teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
+    student = AutoModel.from_pretrained(run["student_dir"]).eval()
+    torch.testing.assert_close(student.get_input_embeddings().weight,
+                               AutoModel.from_pretrained(straight["student_dir"]).get_input_embeddings().weight)
+    texts = [json.loads(line)["text"] for line in (tmp_path / "emb" / CORPUS_FILE).read_text(encoding="utf-8").splitlines()]
+    ids = tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32)
+    trained = frequent_tokens(ids, 3)
+    before, after = teacher.model.get_input_embeddings().weight, student.get_input_embeddings().weight
+    moved = (before - after).abs().sum(-1) > 0
+    assert 0 < int(moved.sum()) <= len(trained) and not moved[[i for i in range(len(moved)) if i not in set(trained)]].any()
+
+    # The wrapper and its merged table embed alike (a checkpoint holds the delta; the saved student, the sum).
+    wrapped = DeltaEmbedding(torch.nn.Embedding.from_pretrained(before.clone()), trained)
+    with torch.no_grad():
+        wrapped.delta.normal_()
+    rows = torch.tensor(ids[0])
+    torch.testing.assert_close(wrapped(rows), torch.nn.functional.embedding(rows, wrapped.weight))
+    assert embed(student, ids[:4], 1, "mean").shape == (4, 32)
+
+
+def test_embedding_delta_settings_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="embedding_lr=-1"):
+        DistillConfig(embedding_lr=-1.0).check()
+    with pytest.raises(ValueError, match="embedding_min_count=0"):
+        DistillConfig(embedding_min_count=0).check()

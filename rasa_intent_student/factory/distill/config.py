@@ -42,6 +42,9 @@ class DistillConfig:
     xling_weight: float = _opt(1.0, "weight of the translation target: a translation's embedding towards the teacher's embedding of its English source")
     token_weight: float = _opt(1.0, "weight of the token target: each token's last hidden state towards the teacher's "
                                "(relative squared error; the teacher's token states are cached beside its embeddings)")
+    embedding_lr: float = _opt(0.0, "learning rate of the word embeddings of frequent corpus tokens, as a multiple of --lr "
+                               "(0: the teacher's embeddings stay frozen; a trained delta is merged into them at the end)")
+    embedding_min_count: int = _opt(5, "corpus occurrences a token needs for its embedding to train (with --embedding-lr)")
     xling_sources: Tuple[str, ...] = _opt(("dialogue", "django"), "parallel sources whose pairs get the translation target")
     matryoshka_dims: Tuple[int, ...] = _opt((), "embedding prefixes the losses are averaged over (empty: full dim only)")
     eval_fraction: float = _opt(0.02, "share of the corpus held out for evaluation")
@@ -88,6 +91,8 @@ class DistillConfig:
             raise StudentError(f"Unknown xling_sources {unknown}. Valid: {list(PARALLEL_SOURCES)}.")
         if self.device not in ("cpu", "cuda", "auto"):
             raise StudentError(f"device={self.device!r} is invalid; use cpu, cuda or auto.")
-        for name in ("mse_weight", "pair_weight", "xling_weight", "token_weight"):
+        if self.embedding_min_count < 1:
+            raise StudentError(f"embedding_min_count={self.embedding_min_count} must be >= 1 (occurrences in the corpus).")
+        for name in ("mse_weight", "pair_weight", "xling_weight", "token_weight", "embedding_lr"):
             if getattr(self, name) < 0:
                 raise StudentError(f"{name}={getattr(self, name)} is negative; loss weights must be >= 0.")

@@ -30,8 +30,11 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def make_student(teacher_model: Any, layers: Sequence[int]) -> Any:
-    """A copy of the teacher with only ``layers``; word embeddings frozen, the rest trainable."""
+def make_student(teacher_model: Any, layers: Sequence[int], trainable_tokens: Sequence[int] = ()) -> Any:
+    """A copy of the teacher with only ``layers``; word embeddings frozen, the rest trainable.
+
+    ``trainable_tokens``: word-embedding rows that get a trainable delta (``distill.embeddings``).
+    """
     from rasa_intent_student.factory.prune import keep_layers
 
     student = keep_layers(copy.deepcopy(teacher_model), list(layers))
@@ -41,13 +44,35 @@ def make_student(teacher_model: Any, layers: Sequence[int]) -> Any:
     for name, p in student.named_parameters():
         if name.startswith("pooler."):
             p.requires_grad_(False)
+    if len(trainable_tokens):
+        from rasa_intent_student.factory.distill.embeddings import add_delta
+
+        add_delta(student, trainable_tokens)
     # Eval mode throughout: no dropout for a regression onto fixed targets.
     return student.eval()
 
 
 def trainable_state(model: Any) -> Dict[str, "torch.Tensor"]:
-    """The parameters that training changes (what a checkpoint needs besides the teacher), on the CPU."""
-    return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+    """The parameters that training changes (what a checkpoint needs besides the teacher), on the CPU,
+    and which word-embedding rows a delta covers, if any."""
+    from rasa_intent_student.factory.distill.embeddings import TOKENS_KEY
+
+    state = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
+    buffers = dict(model.named_buffers())
+    if TOKENS_KEY in buffers:
+        state[TOKENS_KEY] = buffers[TOKENS_KEY].cpu().clone()
+    return state
+
+
+def param_groups(student: Any, config: DistillConfig) -> List[Dict[str, Any]]:
+    """The optimizer's groups: the layers at ``lr``, a word-embedding delta at ``embedding_lr`` times it
+    (no weight decay: the delta starts at zero and only moves where the corpus pushes it)."""
+    named = [(n, p) for n, p in student.named_parameters() if p.requires_grad]
+    delta = [p for n, p in named if n.endswith("word_embeddings.delta")]
+    groups = [{"params": [p for n, p in named if not n.endswith("word_embeddings.delta")], "lr_scale": 1.0}]
+    if delta:
+        groups.append({"params": delta, "lr_scale": config.embedding_lr, "weight_decay": 0.0})
+    return groups
 
 
 def evaluate(
@@ -144,7 +169,7 @@ def train(
     device = resolve_device(config.device)
     student.to(device)
     params = [p for p in student.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(student, config), lr=config.lr, weight_decay=config.weight_decay)
     targets_t = torch.from_numpy(targets).to(device)
     source_of = np.where(translated, source_index, -1)
     train_idx, eval_idx = split_indices(len(ids), config.eval_fraction, config.seed)
@@ -187,7 +212,7 @@ def train(
         batch = batches[step % steps_per_epoch]
         input_ids, mask = collate([ids[i] for i in batch], pad_id, device)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, config)
+            group["lr"] = lr_at(step, config) * group.get("lr_scale", 1.0)  # optimizer states saved before the delta lack it
         hidden = student(input_ids=input_ids, attention_mask=mask).last_hidden_state
         emb = pool(hidden, mask, pooling)
         sources = source_of[batch]

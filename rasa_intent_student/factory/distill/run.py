@@ -10,6 +10,7 @@ from rasa_intent_student.constants import DISTILL_RECORD_FILE
 from rasa_intent_student.factory.corpus import save_corpus
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import build_training_set
+from rasa_intent_student.factory.distill.embeddings import delta_tokens, frequent_tokens, merge_delta
 from rasa_intent_student.factory.distill.loop import make_student, resolve_device, train, trainable_state
 from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, tokenize
 from rasa_intent_student.errors import StudentError
@@ -68,6 +69,9 @@ def distill(
     if pack is not None:
         from rasa_intent_student.factory.distill.pack import load_pack
 
+        if config.embedding_lr > 0:  # a pack's token ids are its compact ones, not the tokenizer's
+            raise StudentError(f"embedding_lr={config.embedding_lr}: a pack run trains with frozen word embeddings; set it to 0.")
+
         teacher, data, ids, manifest = load_pack(Path(pack))
     else:
         from rasa_intent_student.factory.teacher import load_teacher
@@ -84,7 +88,7 @@ def distill(
     teacher.model.to(resolve_device(config.device))
     targets, token_states = teacher_targets(teacher.model, ids, pad_id, teacher.pooling, cache, with_tokens=config.token_weight > 0)
     teacher_size = {"teacher_layers": int(teacher.model.config.num_hidden_layers), "teacher_parameters": count_parameters(teacher.model)}
-    student = make_student(teacher.model, config.layers)
+    student = make_student(teacher.model, config.layers, frequent_tokens(ids, config.embedding_min_count) if config.embedding_lr > 0 else ())
     first_stage = None
     if config.init_from:
         earlier = torch.load(config.init_from, map_location="cpu", weights_only=False)
@@ -132,7 +136,7 @@ def save_student(student: Any, teacher: Any, directory: Path, record: Dict[str, 
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
-    student.save_pretrained(str(directory))
+    merge_delta(student).save_pretrained(str(directory))
     shutil.copyfile(teacher.tokenizer_path, directory / "tokenizer.json")
     write_hf_tokenizer_config(directory)
     write_st_metadata(directory, dim=student.config.hidden_size, prefix=teacher.prefix, pooling=teacher.pooling)
@@ -150,8 +154,9 @@ def assemble_student(run_dir: Path, teacher_name: Optional[str] = None) -> Path:
     result = json.loads((run_dir / RESULT_FILE).read_text(encoding="utf-8"))
     config = DistillConfig.from_dict({**result["config"], "output": str(run_dir)})
     teacher = load_teacher(teacher_name or config.teacher, run_dir)
-    student = make_student(teacher.model, config.layers)
-    missing = student.load_state_dict(load_file(str(run_dir / STATE_FILE)), strict=False)
+    state = load_file(str(run_dir / STATE_FILE))
+    student = make_student(teacher.model, config.layers, delta_tokens(state))
+    missing = student.load_state_dict(state, strict=False)
     trainable = {n for n, p in student.named_parameters() if p.requires_grad}
     if trainable & set(missing.missing_keys) or missing.unexpected_keys:
         raise StudentError(f"{run_dir / STATE_FILE} does not fit the student: missing {sorted(trainable & set(missing.missing_keys))[:5]}, "
