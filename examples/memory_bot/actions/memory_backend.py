@@ -3,9 +3,10 @@ validation, the exact cosine ranking and the insert statement.
 
 Rows are keyed by the conversation's sender id so one user never reads another user's events; every
 query is parameterized; search is exact (every stored embedding of the user is compared), bounded by
-``MAX_SCAN_ROWS``.
+``MAX_SCAN_ROWS``, and each add deletes the user's rows beyond that many (the store's ``max_rows``).
 """
 import abc
+import operator
 import time
 import urllib.parse
 from pathlib import Path
@@ -16,7 +17,9 @@ import numpy as np
 # Longer texts are cut before storing: an event is one utterance, and this keeps
 # one pasted document from bloating the database.
 MAX_EVENT_CHARS = 2000
-# Rows scanned per search: the newest ones; enough for a personal assistant.
+# Rows scanned per search: the newest ones; enough for a personal assistant. It is also how many rows
+# a user keeps (a store's max_rows defaults to it): search never reads older ones, so storing them would
+# only grow the database without bound.
 MAX_SCAN_ROWS = 5000
 # Version 1: events. Version 2: events.message_id, unique per sender, so that the same Rasa
 # message (its message_id) is stored once even when its action runs twice.
@@ -52,6 +55,9 @@ class MemoryBackend(abc.ABC):
 
     #: "sqlite" or "postgresql"
     backend = ""
+    #: Rows a user keeps, and so rows a search scans (subclasses take it as ``max_rows``). One value for
+    #: both: a row beyond the newest ``max_rows`` could never be found, so ``add`` deletes it.
+    max_rows = MAX_SCAN_ROWS
 
     def add(self, sender_id: str, route: str, text: str, embedding: np.ndarray,
             created_at: Optional[float] = None, message_id: Optional[str] = None) -> Event:
@@ -65,6 +71,8 @@ class MemoryBackend(abc.ABC):
             created_at: Unix time; now when None.
             message_id: Rasa's id of the message; a second add with the same sender and id stores
                 nothing and returns the event stored first. None: always stored.
+
+        An insert also deletes the user's rows older than their newest ``max_rows`` (same transaction).
         """
         check_sender(sender_id)
         vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
@@ -97,11 +105,11 @@ class MemoryBackend(abc.ABC):
 
         Returns:
             Up to ``limit`` matches with score >= ``min_score``. Rows embedded with
-            another dimension (an older model) are skipped; the newest ``MAX_SCAN_ROWS`` are scanned.
+            another dimension (an older model) are skipped; the newest ``max_rows`` are scanned.
         """
         check_sender(sender_id)
         q = np.asarray(query, dtype=np.float32).reshape(-1)
-        return rank(self._scan(sender_id, int(q.size), MAX_SCAN_ROWS), q, min_score, limit, center)
+        return rank(self._scan(sender_id, int(q.size), self.max_rows), q, min_score, limit, center)
 
     @abc.abstractmethod
     def count(self) -> int:
@@ -116,7 +124,8 @@ class MemoryBackend(abc.ABC):
 
     @abc.abstractmethod
     def _insert(self, row: tuple) -> Event:
-        """Insert (sender_id, route, text, created_at, dim, embedding bytes, message_id)."""
+        """Insert (sender_id, route, text, created_at, dim, embedding bytes, message_id); when a row was
+        inserted, run ``PRUNE_SQL`` in the same transaction."""
 
     @abc.abstractmethod
     def _select_events(self, sender_id: str) -> List[tuple]:
@@ -146,6 +155,22 @@ def rank(rows: Sequence[Row], q: np.ndarray, min_score: float, limit: int,
 # Both backends' insert; a second row with the same (sender_id, message_id) inserts nothing.
 INSERT_SQL = ("INSERT INTO {table} (sender_id, route, text, created_at, dim, embedding, message_id) "
               "VALUES ({marks}) ON CONFLICT DO NOTHING")
+# Both backends' pruning after an insert, parameters (sender_id, sender_id, max_rows): deletes the sender's
+# rows at or below their (max_rows + 1)-th newest id. The subquery walks at most max_rows + 1 entries of the
+# (sender_id, id) index and is NULL while the sender has max_rows rows or fewer, so nothing is deleted then.
+PRUNE_SQL = ("DELETE FROM {table} WHERE sender_id = {mark} AND id <= "
+             "(SELECT id FROM {table} WHERE sender_id = {mark} ORDER BY id DESC LIMIT 1 OFFSET {mark})")
+
+
+def check_max_rows(max_rows: int) -> int:
+    """``max_rows`` as a positive int, else ValueError."""
+    try:
+        value = operator.index(max_rows)
+    except TypeError:
+        value = 0
+    if isinstance(max_rows, bool) or value < 1:
+        raise ValueError(f"max_rows={max_rows!r} is invalid; pass a positive int (default {MAX_SCAN_ROWS}).")
+    return value
 
 
 def redact(location: Union[str, Path]) -> str:

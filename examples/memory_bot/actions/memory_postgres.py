@@ -4,7 +4,8 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, List
 
-from .memory_backend import INSERT_SQL, SCHEMA_VERSION, Event, MemoryBackend, Row, redact
+from .memory_backend import (INSERT_SQL, MAX_SCAN_ROWS, PRUNE_SQL, SCHEMA_VERSION, Event, MemoryBackend, Row,
+                             check_max_rows, redact)
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +50,19 @@ class PostgresMemoryStore(MemoryBackend):
         url: ``postgresql://user[:password]@host:port/dbname[?options]``; libpq's environment
             (``PGPASSWORD``, ``PGSSLMODE``, …) fills in what the URL leaves out.
         pool_max: most connections this process opens.
+        max_rows: rows each user keeps, newest first; also rows a search scans (see ``MemoryBackend``).
+            Adds of one user committing at the same moment do not see each other's new rows, so each
+            of them but one may leave a row over it; that user's next add deletes them.
     """
 
     backend = "postgresql"
 
-    def __init__(self, url: str, pool_max: int = DEFAULT_POOL_MAX, pool_min: int = 1) -> None:
+    def __init__(self, url: str, pool_max: int = DEFAULT_POOL_MAX, pool_min: int = 1,
+                 max_rows: int = MAX_SCAN_ROWS) -> None:
         import psycopg2.pool
 
         self.url = url
+        self.max_rows = check_max_rows(max_rows)
         self._slots = threading.BoundedSemaphore(pool_max)  # wait for a connection instead of PoolError
         self._pool = psycopg2.pool.ThreadedConnectionPool(pool_min, pool_max, dsn=url,
                                                           connect_timeout=CONNECT_TIMEOUT_S)
@@ -140,6 +146,7 @@ class PostgresMemoryStore(MemoryBackend):
                            row[:5] + (psycopg_binary(row[5]), row[6]))
             inserted = cursor.fetchone()
             if inserted is not None:
+                cursor.execute(PRUNE_SQL.format(table=PG_TABLE, mark="%s"), (row[0], row[0], self.max_rows))
                 return Event(int(inserted[0]), *row[:4])
             cursor.execute(f"SELECT id, sender_id, route, text, created_at FROM {PG_TABLE} "
                            "WHERE sender_id = %s AND message_id = %s", (row[0], row[6]))

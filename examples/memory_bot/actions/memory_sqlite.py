@@ -5,7 +5,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import List, Union
 
-from .memory_backend import INSERT_SQL, SCHEMA_VERSION, Event, MemoryBackend, Row
+from .memory_backend import (INSERT_SQL, MAX_SCAN_ROWS, PRUNE_SQL, SCHEMA_VERSION, Event, MemoryBackend, Row,
+                             check_max_rows)
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +22,9 @@ SQLITE_TABLE = """CREATE TABLE IF NOT EXISTS events (
     )"""
 SQLITE_INDEXES = (
     "CREATE INDEX IF NOT EXISTS events_by_sender ON events (sender_id, created_at)",
+    # Newest-first reads of one sender (search's scan, the pruning after each add) walk this index instead
+    # of sorting all the sender's rows; added to existing files by the next connection.
+    "CREATE INDEX IF NOT EXISTS events_by_sender_id ON events (sender_id, id)",
     "CREATE UNIQUE INDEX IF NOT EXISTS events_by_message ON events (sender_id, message_id) "
     "WHERE message_id IS NOT NULL",
 )
@@ -35,12 +39,17 @@ class SQLiteMemoryStore(MemoryBackend):
     file (no message_id column), so a database file that was deleted, emptied or
     truncated to zero bytes while the server runs is repaired by the next call
     instead of failing with "no such table".
+
+    Args:
+        path: the SQLite file (created with its folder when missing).
+        max_rows: rows each user keeps, newest first; also rows a search scans (see ``MemoryBackend``).
     """
 
     backend = "sqlite"
 
-    def __init__(self, path: Union[str, Path]) -> None:
+    def __init__(self, path: Union[str, Path], max_rows: int = MAX_SCAN_ROWS) -> None:
         self.path = Path(path)
+        self.max_rows = check_max_rows(max_rows)
         self._connect().close()  # create the file and schema now; any later call recreates them
 
     def __repr__(self) -> str:
@@ -71,7 +80,9 @@ class SQLiteMemoryStore(MemoryBackend):
         with closing(self._connect()) as db, db:
             cursor = db.execute(INSERT_SQL.format(table="events", marks=", ".join("?" * 7)), row)
             if cursor.rowcount == 1:
-                return Event(int(cursor.lastrowid), *row[:4])
+                event = Event(int(cursor.lastrowid), *row[:4])
+                db.execute(PRUNE_SQL.format(table="events", mark="?"), (row[0], row[0], self.max_rows))
+                return event
             existing = db.execute(
                 "SELECT id, sender_id, route, text, created_at FROM events WHERE sender_id = ? AND message_id = ?",
                 (row[0], row[6]),
