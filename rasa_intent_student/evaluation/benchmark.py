@@ -65,19 +65,20 @@ def peak_rss_mb() -> float:
 
 @dataclasses.dataclass
 class ModelSpeed:
-    """Speed and size of one encoder directory on this machine.
+    """Speed and size of one encoder (a student directory or a peer) on this machine.
 
     Attributes:
+        layers: transformer layers kept; None for a peer that has none (``evaluation.peers``).
         latency_ms: p50/p90/p99 of single-utterance ``encode`` with one thread.
         throughput: sentences per second, batches of ``batch_size``, ``threads`` threads.
-        model_mb, tokenizer_mb: file sizes in MB (10^6 bytes).
+        model_mb, tokenizer_mb: file sizes in MB (10^6 bytes) (a peer: its weights and tokenizer files).
         peak_rss_mb: peak resident memory (MiB) of a process that loaded the model and ran the latency loop.
     """
 
     name: str
     path: str
     dim: int
-    layers: int
+    layers: Optional[int]
     quantization: str
     model_mb: float
     tokenizer_mb: float
@@ -100,31 +101,36 @@ def measure_model(
     batch_size: int = BENCH_BATCH_SIZE,
     threads: Optional[int] = None,
 ) -> ModelSpeed:
-    """Measure one model in this process (call it through ``measure_in_subprocess`` for a clean maxrss)."""
-    from rasa_intent_student.encoder import StudentEncoder
+    """Measure one model, a directory or ``peer:KEY``, in this process (``measure_in_subprocess``: a clean maxrss)."""
+    from rasa_intent_student.evaluation.peers import is_peer, load_encoder
 
     start = time.perf_counter()
-    encoder = StudentEncoder.load(model_dir, threads=1)
+    encoder = load_encoder(model_dir, threads=1)
     load_s = time.perf_counter() - start
     latency = percentiles(time_calls(encoder.encode, texts, runs, warmup=BENCH_WARMUP_RUNS))
     rss = peak_rss_mb()  # before the batch session, so it is one model in one session
     del encoder
 
-    batch_encoder = StudentEncoder.load(model_dir, threads=threads)
+    batch_encoder = load_encoder(model_dir, threads=threads)
     batch_encoder.encode(list(texts[:batch_size]), batch_size=batch_size)  # warm-up
     start = time.perf_counter()
     batch_encoder.encode(list(texts), batch_size=batch_size)
     throughput = len(texts) / (time.perf_counter() - start)
-    m = batch_encoder.manifest
-    directory = Path(model_dir)
+    if is_peer(model_dir):  # no manifest: the adapter says what it is and where its weights are
+        layers, quantization = batch_encoder.layers, batch_encoder.quantization
+        model_file, tokenizer_file = batch_encoder.model_file, batch_encoder.tokenizer_file
+    else:
+        m = batch_encoder.manifest
+        layers, quantization = len(m.layers_kept), m.quantization
+        model_file, tokenizer_file = Path(model_dir) / MODEL_FILE, Path(model_dir) / TOKENIZER_FILE
     return ModelSpeed(
         name=name,
-        path=str(directory),
-        dim=m.dim,
-        layers=len(m.layers_kept),
-        quantization=m.quantization,
-        model_mb=(directory / MODEL_FILE).stat().st_size / 1e6,
-        tokenizer_mb=(directory / TOKENIZER_FILE).stat().st_size / 1e6,
+        path=str(Path(model_dir)),
+        dim=batch_encoder.dim,
+        layers=layers,
+        quantization=quantization,
+        model_mb=model_file.stat().st_size / 1e6,
+        tokenizer_mb=tokenizer_file.stat().st_size / 1e6,
         load_s=load_s,
         latency_ms=latency,
         throughput=throughput,

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from rasa_intent_student.constants import QUALITY_MAX_PER_INTENT, QUALITY_SEEDS, QUALITY_SHOTS, TOKENIZER_FILE, MODEL_FILE
+from rasa_intent_student.evaluation.peers import ModelSource
 from rasa_intent_student.evaluation.router import LogisticRouter
 from rasa_intent_student.errors import StudentError
 
@@ -97,7 +98,7 @@ def cached_embeddings(encoder, texts: List[str], cache_dir: Optional[Path], fing
 
 
 def evaluate_quality(
-    models: Dict[str, Path],
+    models: Dict[str, ModelSource],
     corpus: Dict[str, List[Tuple[str, str]]],
     shots: int = QUALITY_SHOTS,
     seeds: Sequence[int] = QUALITY_SEEDS,
@@ -105,15 +106,15 @@ def evaluate_quality(
     threads: Optional[int] = None,
     progress: bool = True,
 ) -> List[QualityResult]:
-    """Few-shot accuracy per language for each named StudentEncoder directory."""
+    """Few-shot accuracy per language for each named model (a StudentEncoder directory or ``peer:KEY``)."""
     from tqdm.auto import tqdm
 
-    from rasa_intent_student.encoder import StudentEncoder
+    from rasa_intent_student.evaluation.peers import fingerprint as source_fingerprint, load_encoder
 
     results = []
     for name, model_dir in models.items():
-        encoder = StudentEncoder.load(model_dir, threads=threads)
-        fingerprint = model_fingerprint(Path(model_dir))
+        encoder = load_encoder(model_dir, threads=threads)
+        fingerprint = source_fingerprint(model_dir)
         per_language: Dict[str, Dict[str, float]] = {}
         for lang in tqdm(list(corpus), desc=f"quality {name}", disable=not progress, leave=False):
             labels = [intent for intent, _ in corpus[lang]]

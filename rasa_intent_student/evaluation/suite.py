@@ -16,6 +16,7 @@ from rasa_intent_student.constants import (
     REFERENCE_TEACHER_DIR,
 )
 from rasa_intent_student.errors import install_hint
+from rasa_intent_student.evaluation.peers import ModelSource
 from rasa_intent_student.machine import describe_machine
 
 logger = logging.getLogger(__name__)
@@ -36,9 +37,10 @@ REFERENCE_HINTS = {
 
 @dataclasses.dataclass
 class BenchConfig:
-    """What to measure. ``models`` maps a display name to a StudentEncoder directory (None: ``DEFAULT_MODELS``)."""
+    """What to measure. ``models`` maps a display name to a StudentEncoder directory or a peer, ``peer:KEY``
+    (``evaluation.peers``); None: ``DEFAULT_MODELS``."""
 
-    models: Optional[Dict[str, Path]] = None
+    models: Optional[Dict[str, ModelSource]] = None
     runs: int = BENCH_LATENCY_RUNS
     batch_size: int = BENCH_BATCH_SIZE
     threads: Optional[int] = None
@@ -59,12 +61,14 @@ class BenchConfig:
     xling_shots: Sequence[int] = ()  # with the protocols: intents_xling+k for each k (English + k per language)
 
 
-def resolve_models(models: Optional[Dict[str, Path]]) -> Dict[str, Path]:
-    """The given models (each must exist), or the default three minus those not exported yet."""
+def resolve_models(models: Optional[Dict[str, ModelSource]]) -> Dict[str, ModelSource]:
+    """The given models (each directory must exist, each peer be known and installed), or the default three minus
+    those not exported yet."""
     from rasa_intent_student.encoder import check_model_dir
+    from rasa_intent_student.evaluation.peers import check_source
 
     if models:
-        return {name: check_model_dir(path) for name, path in models.items()}
+        return {name: check_source(source) for name, source in models.items()}
     found = {}
     for name, path in DEFAULT_MODELS.items():
         try:
@@ -138,20 +142,20 @@ def run_bench(config: BenchConfig) -> Dict[str, Any]:
     return result
 
 
-def run_fidelity_protocols(models: Dict[str, Path], config: BenchConfig) -> Dict[str, Any]:
+def run_fidelity_protocols(models: Dict[str, ModelSource], config: BenchConfig) -> Dict[str, Any]:
     """Every model on ``crosslingual.PROTOCOLS`` (+ ``intents_xling+k``), and its ratio to the first ``teacher*``."""
     from tqdm.auto import tqdm
 
-    from rasa_intent_student.encoder import StudentEncoder
     from rasa_intent_student.evaluation.crosslingual import PROTOCOLS, intents_xling_shots, ratios, run_protocols
-    from rasa_intent_student.evaluation.quality import cached_embeddings, default_corpus, model_fingerprint
+    from rasa_intent_student.evaluation.peers import fingerprint as source_fingerprint, load_encoder
+    from rasa_intent_student.evaluation.quality import cached_embeddings, default_corpus
 
     cache = Path(config.cache_dir) / "quality" if config.cache_dir else None
     corpus = default_corpus(config.languages, cache, config.shots)
     scores = {}
     for name, path in tqdm(models.items(), desc="fidelity protocols", disable=not config.progress):
-        encoder = StudentEncoder.load(path, threads=config.threads)
-        fingerprint = model_fingerprint(Path(path))
+        encoder = load_encoder(path, threads=config.threads)
+        fingerprint = source_fingerprint(path)
         encode = lambda texts: cached_embeddings(encoder, list(texts), cache, fingerprint)  # noqa: E731
         scores[name] = run_protocols(encode, corpus, config.languages)
         if config.xling_shots:
@@ -164,16 +168,17 @@ def run_fidelity_protocols(models: Dict[str, Path], config: BenchConfig) -> Dict
     return out
 
 
-def teacher_fidelity(models: Dict[str, Path], teacher_dir: Path, texts: List[str]) -> Dict[str, Dict[str, float]]:
+def teacher_fidelity(models: Dict[str, ModelSource], teacher_dir: ModelSource,
+                     texts: List[str]) -> Dict[str, Dict[str, float]]:
     """Cosine and MSE of each model's embeddings against the teacher's, on the dev texts (same-dim models only)."""
-    from rasa_intent_student.encoder import StudentEncoder
     from rasa_intent_student.evaluation.fidelity import TeacherFidelityEvaluator
+    from rasa_intent_student.evaluation.peers import load_encoder
 
-    teacher = StudentEncoder.load(teacher_dir)
+    teacher = load_encoder(teacher_dir)
     evaluator = TeacherFidelityEvaluator(texts, teacher=teacher)
     scores = {}
     for name, path in models.items():
-        student = StudentEncoder.load(path)
+        student = load_encoder(path)
         if student.dim == teacher.dim:
             scores[name] = evaluator(student)
     return scores

@@ -41,12 +41,12 @@ def _ratio(a: float, b: float) -> str:
 
 
 def format_speed(rows: List[dict]) -> str:
-    """Encoder speed table; ratios are relative to the first model."""
+    """Encoder speed table; ratios are relative to the first model. A peer has no transformer layers: n/a."""
     base = rows[0]
     return format_table(
         ["model", "layers", "quant", "model MB", "p50 ms", "p90 ms", "p99 ms", f"p50 / {base['name']}",
          "sent/s (batch)", "peak RSS MiB"],
-        [[r["name"], r["layers"], r["quantization"], f"{r['model_mb']:.1f}", f"{r['latency_ms']['p50']:.2f}",
+        [[r["name"], "n/a" if r["layers"] is None else r["layers"], r["quantization"], f"{r['model_mb']:.1f}", f"{r['latency_ms']['p50']:.2f}",
           f"{r['latency_ms']['p90']:.2f}", f"{r['latency_ms']['p99']:.2f}",
           _ratio(r["latency_ms"]["p50"], base["latency_ms"]["p50"]), f"{r['throughput']:.0f}", f"{r['peak_rss_mb']:.0f}"]
          for r in rows],

