@@ -195,6 +195,27 @@ def test_pack_teacher_is_the_offline_teacher(tmp_path):
     reference = embed(full.model, tokenize(full.tokenizer_path, extra, DEFAULT_PREFIX, 128), 1, "mean")
     np.testing.assert_allclose(compact, reference, atol=1e-5)
 
+    # A pack run with trainable embeddings, assembled here with the full teacher, embeds as it did in the pack's ids.
+    from safetensors.torch import load_file
+
+    from rasa_intent_student.factory.distill.embeddings import compact_state, delta_tokens
+    from rasa_intent_student.factory.distill.loop import make_student
+    from rasa_intent_student.factory.distill.run import RESULT_FILE, STATE_FILE, assemble_student
+    from transformers import AutoModel
+
+    run_dir = tmp_path / "run"
+    config = DistillConfig(output=str(run_dir), corpus=corpus, max_steps=3, warmup_steps=1, eval_interval=3, batch_size=16,
+                           embedding_lr=50.0, embedding_min_count=2, token_weight=0.0)
+    distill(config, pack=tmp_path / "pack")
+    state = compact_state(load_file(str(run_dir / STATE_FILE)), tmp_path / "pack")
+    trained = make_student(teacher.model, config.layers, delta_tokens(state))
+    trained.load_state_dict(state, strict=False)
+    assert json.loads((run_dir / RESULT_FILE).read_text())["step"] == 3
+    assembled = AutoModel.from_pretrained(str(assemble_student(run_dir, "e5-small-offline"))).eval()
+    in_pack = embed(trained, [packed[t] for t in extra], 0, "mean")
+    np.testing.assert_allclose(embed(assembled, tokenize(full.tokenizer_path, extra, DEFAULT_PREFIX, 128), 1, "mean"), in_pack, atol=1e-4)
+    assert not np.allclose(in_pack, compact, atol=1e-3)  # training moved it
+
 
 def test_a_second_stage_starts_where_the_first_ended(tiny_teachers, route_dir, tmp_path):
     first = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "one", max_steps=12, eval_interval=12))

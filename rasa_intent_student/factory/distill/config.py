@@ -42,7 +42,7 @@ class DistillConfig:
     xling_weight: float = _opt(1.0, "weight of the translation target: a translation's embedding towards the teacher's embedding of its English source")
     token_weight: float = _opt(1.0, "weight of the token target: each token's last hidden state towards the teacher's "
                                "(relative squared error; the teacher's token states are cached beside its embeddings)")
-    embedding_lr: float = _opt(0.0, "learning rate of the word embeddings of frequent corpus tokens, as a multiple of --lr "
+    embedding_lr: float = _opt(0.2, "learning rate of the word embeddings of frequent corpus tokens, as a multiple of --lr "
                                "(0: the teacher's embeddings stay frozen; a trained delta is merged into them at the end)")
     embedding_min_count: int = _opt(5, "corpus occurrences a token needs for its embedding to train (with --embedding-lr)")
     xling_sources: Tuple[str, ...] = _opt(("dialogue", "django"), "parallel sources whose pairs get the translation target")
@@ -65,7 +65,9 @@ class DistillConfig:
         if unknown:
             raise StudentError(f"Unknown DistillConfig keys {unknown}. Valid keys: {sorted(known)}.")
         values = dict(data)
-        values.setdefault("token_weight", 0.0)  # checkpoints from before the token target trained without it
+        # Checkpoints from before the token target and the embedding delta trained without them.
+        values.setdefault("token_weight", 0.0)
+        values.setdefault("embedding_lr", 0.0)
         corpus = dict(data.get("corpus", {}))
         for key in ("languages", "parallel_sources"):
             if key in corpus:

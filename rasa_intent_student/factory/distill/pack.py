@@ -64,6 +64,7 @@ def write_pack(config: DistillConfig, directory: Path, extra_texts: Sequence[str
     np.savez_compressed(
         directory / PACK_ROWS, ids=flat, offsets=offsets, texts=np.array(data.texts), langs=np.array([r.lang for r in data.rows]),
         sources=np.array([r.source for r in data.rows]), source_index=data.source_index, pair_origin=np.array(data.pair_origin),
+        vocab_ids=used,
     )
     flat, offsets = _flatten([compact[row].tolist() for row in extra_ids])
     np.savez_compressed(directory / PACK_EXTRA, ids=flat, offsets=offsets, texts=np.array(extra, dtype=str))
@@ -103,6 +104,14 @@ def load_pack(directory: Path):
         source_index=rows["source_index"], pair_origin=rows["pair_origin"].tolist(),
     )
     return teacher, data, _unflatten(rows["ids"], rows["offsets"]), meta["manifest"]
+
+
+def pack_vocab_ids(directory: Path) -> np.ndarray:
+    """The tokenizer id of each compact id (increasing: compact ids keep the tokenizer's order)."""
+    rows = np.load(Path(directory) / PACK_ROWS)
+    if "vocab_ids" not in rows:
+        raise StudentError(f"The pack {directory} predates trainable embeddings (no vocab_ids); write it again with distill --write-pack.")
+    return rows["vocab_ids"]
 
 
 def load_extra(directory: Path) -> Dict[str, List[int]]:

@@ -10,7 +10,7 @@ from rasa_intent_student.constants import DISTILL_RECORD_FILE
 from rasa_intent_student.factory.corpus import save_corpus
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import build_training_set
-from rasa_intent_student.factory.distill.embeddings import delta_tokens, frequent_tokens, merge_delta
+from rasa_intent_student.factory.distill.embeddings import TOKENS_KEY, delta_tokens, frequent_tokens, merge_delta
 from rasa_intent_student.factory.distill.loop import make_student, resolve_device, train, trainable_state
 from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, tokenize
 from rasa_intent_student.errors import StudentError
@@ -69,9 +69,6 @@ def distill(
     if pack is not None:
         from rasa_intent_student.factory.distill.pack import load_pack
 
-        if config.embedding_lr > 0:  # a pack's token ids are its compact ones, not the tokenizer's
-            raise StudentError(f"embedding_lr={config.embedding_lr}: a pack run trains with frozen word embeddings; set it to 0.")
-
         teacher, data, ids, manifest = load_pack(Path(pack))
     else:
         from rasa_intent_student.factory.teacher import load_teacher
@@ -107,7 +104,12 @@ def distill(
     if pack is not None:
         from safetensors.torch import save_file
 
-        save_file(trainable_state(student), str(out / STATE_FILE))
+        from rasa_intent_student.factory.distill.pack import pack_vocab_ids
+
+        state = trainable_state(student)
+        if TOKENS_KEY in state:  # the pack's compact ids -> the tokenizer's, which assemble_student's full teacher uses
+            state[TOKENS_KEY] = torch.from_numpy(pack_vocab_ids(pack)[state[TOKENS_KEY].numpy()])
+        save_file(state, str(out / STATE_FILE))
         student_dir = out / STATE_FILE
     else:
         student_dir = save_student(student.cpu(), teacher, out / STUDENT_DIR, record)

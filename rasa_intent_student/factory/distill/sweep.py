@@ -47,14 +47,16 @@ def score(model: Any, pack: Path) -> Dict[str, Dict[str, float]]:
 def worker(pack: Path, run_dir: Path, config: DistillConfig) -> None:
     from safetensors.torch import load_file
 
+    from rasa_intent_student.factory.distill.embeddings import compact_state, delta_tokens
     from rasa_intent_student.factory.distill.loop import make_student
     from rasa_intent_student.factory.distill.pack import load_pack
     from rasa_intent_student.factory.distill.run import STATE_FILE, distill
 
     result = distill(config, pack=pack, log=lambda line: print(f"[{run_dir.name}] {line}", flush=True))
     teacher, *_ = load_pack(pack)
-    student = make_student(teacher.model, config.layers)
-    student.load_state_dict(load_file(str(run_dir / STATE_FILE)), strict=False)
+    state = compact_state(load_file(str(run_dir / STATE_FILE)), pack)
+    student = make_student(teacher.model, config.layers, delta_tokens(state))
+    student.load_state_dict(state, strict=False)
     student.to(config.device if config.device != "auto" else "cuda")
     scores = score(student, pack)
     (run_dir / "scores.json").write_text(json.dumps({"result": {k: result[k] for k in ("step", "eval", "seconds", "steps_per_s")}, "scores": scores}, indent=2) + "\n")
