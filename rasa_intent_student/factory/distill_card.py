@@ -83,8 +83,7 @@ def distillation_lines(d: Mapping[str, Any]) -> List[str]:
         f"translation's embedding and the teacher's embedding of its English source (sources: {', '.join(c.get('xling_sources', [])) or 'none'})"
         f"{_token_term(c)}"
         f"{', Matryoshka dims ' + str(c['matryoshka_dims']) if c.get('matryoshka_dims') else ''}. "
-        "Word embeddings frozen (the vocabulary is pruned afterwards); the two layers, position/type embeddings "
-        "and LayerNorms trained.",
+        f"{_embedding_sentence(c)} The two layers, position/type embeddings and LayerNorms trained.",
         "",
         *_first_stage_lines(d.get("first_stage")),
         "Held-out corpus texts (FP32 student before pruning and quantization vs the teacher):",
@@ -153,6 +152,15 @@ def results_lines(metrics: Mapping[str, Any]) -> List[str]:
             lines += ["", "```", q["command"], "```"]
         lines.append("")
     return lines
+
+
+def _embedding_sentence(c: Dict[str, Any]) -> str:
+    """How the word embeddings were treated (frozen, or a trained delta on frequent corpus tokens)."""
+    if not c.get("embedding_lr"):
+        return "Word embeddings frozen (the vocabulary is pruned afterwards)."
+    return (f"Word embeddings: the teacher's, plus a delta trained at {c['embedding_lr']} x the learning rate on the tokens "
+            f"seen at least {c.get('embedding_min_count')} times in the corpus, merged into the table before export "
+            "(the vocabulary is pruned afterwards).")
 
 
 def _token_term(config: Dict[str, Any]) -> str:

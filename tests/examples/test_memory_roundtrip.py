@@ -45,6 +45,6 @@ def test_multilingual_store_then_recall_round_trip(memory_encoder, tmp_path):
     scores = [round_trip(memory_encoder, tmp_path, seed) for seed in range(3)]
     own, english = np.mean([s["own"] for s in scores]), np.mean([s["en"] for s in scores])
     print(f"round trip, 18 languages x {FACTS_PER_USER} facts x 3 draws: own language {own:.3f}, English question {english:.3f}")
-    # Measured with the shipped student: own 0.957, English 0.938 (the previous defaults: 0.969 / 0.914, 0.920 / 0.833).
+    # Measured with the shipped student: own 0.975, English 0.932 (the previous defaults: 0.957 / 0.938, 0.969 / 0.914, 0.920 / 0.833).
     # The goal for English questions is 0.95; these floors keep what was reached.
     assert own >= 0.95 and english >= 0.89, (own, english)

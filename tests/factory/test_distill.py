@@ -87,6 +87,7 @@ def test_loss_goes_down(tiny_teachers, route_dir, tmp_path):
     assert described.metrics["distillation"]["steps"] == 40 and described.checksums
     card = (built / "README.md").read_text(encoding="utf-8")
     assert "## Distillation" in card and "No distillation" not in card and "(distilled)" in card
+    assert "a delta trained at 0.2 x the learning rate on the tokens seen at least 5 times" in card  # the default
     # en 0.76 / 0.80 = 95.0%; mean (0.83 / 0.85) = 97.6%; pruned mean 0.525 / 0.85 = 61.8%.
     assert "| en | 0.800 | 0.600 | 0.760 | 75.0% | 95.0% |" in card
     assert "| **mean** | 0.850 | 0.525 | 0.830 | 61.8% | 97.6% |" in card
