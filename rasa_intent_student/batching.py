@@ -28,6 +28,12 @@ def check_batch_size(batch_size: int) -> None:
         raise StudentError(f"batch_size={batch_size} is invalid; use a positive integer.")
 
 
+def check_threads(threads: Optional[int], none_means: str) -> None:
+    """Raise StudentError unless ``threads`` is None or a positive integer; ``none_means``: what None gives."""
+    if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
+        raise StudentError(f"threads={threads} is invalid; use a positive integer, or None for {none_means}.")
+
+
 def iter_batch(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

