@@ -181,7 +181,7 @@ def test_translation_target_pulls_translations_to_their_sources(tiny_teachers, r
 def test_pack_teacher_is_the_offline_teacher(tmp_path):
     """A pack's compact teacher embeds its texts exactly as the full e5-small-offline teacher does."""
     from rasa_intent_student.constants import DEFAULT_PREFIX
-    from rasa_intent_student.factory.distill.pack import load_extra, load_pack, write_pack
+    from rasa_intent_student.factory.distill.pack import compact_state, load_extra, load_pack, write_pack
     from rasa_intent_student.factory.distill.targets import embed
 
     corpus = CorpusConfig(languages=("en", "ko"), texts_per_language=30, top_words=300, max_django_per_language=5,
@@ -199,7 +199,7 @@ def test_pack_teacher_is_the_offline_teacher(tmp_path):
     # A pack run with trainable embeddings, assembled here with the full teacher, embeds as it did in the pack's ids.
     from safetensors.torch import load_file
 
-    from rasa_intent_student.factory.distill.embeddings import compact_state, delta_tokens
+    from rasa_intent_student.factory.distill.embeddings import delta_tokens
     from rasa_intent_student.factory.distill.loop import make_student
     from rasa_intent_student.factory.distill.run import RESULT_FILE, STATE_FILE, assemble_student
     from transformers import AutoModel

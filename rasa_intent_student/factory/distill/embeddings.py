@@ -75,12 +75,3 @@ def delta_tokens(state: Dict[str, Any]) -> np.ndarray:
     tokens = state.get(TOKENS_KEY)
     return np.asarray(tokens.cpu() if tokens is not None else [], dtype=np.int64)
 
-
-def compact_state(state: Dict[str, Any], pack: Any) -> Dict[str, Any]:
-    """A pack run's saved state (tokenizer ids) with its delta rows in the pack's compact ids, for the pack's teacher."""
-    from rasa_intent_student.factory.distill.pack import pack_vocab_ids
-
-    tokens = delta_tokens(state)
-    if len(tokens):
-        state = {**state, TOKENS_KEY: torch.from_numpy(np.searchsorted(pack_vocab_ids(pack), tokens))}
-    return state

@@ -8,7 +8,7 @@ into a full-vocabulary student directory here.
 """
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import TrainingSet, build_training_set
 from rasa_intent_student.factory.distill.targets import tokenize
 from rasa_intent_student.errors import StudentError
+
+if TYPE_CHECKING:
+    import torch
 
 PACK_META, PACK_ROWS, PACK_TEACHER, PACK_EXTRA = "pack.json", "rows.npz", "teacher.npz", "extra.npz"
 
@@ -112,6 +115,25 @@ def pack_vocab_ids(directory: Path) -> np.ndarray:
     if "vocab_ids" not in rows:
         raise StudentError(f"The pack {directory} predates trainable embeddings (no vocab_ids); write it again with distill --write-pack.")
     return rows["vocab_ids"]
+
+
+def tokenizer_state(state: Dict[str, "torch.Tensor"], directory: Path) -> Dict[str, "torch.Tensor"]:
+    """A pack run's trained state with its embedding-delta rows in tokenizer ids (``assemble_student``'s full teacher)."""
+    return _map_delta_rows(state, lambda ids: pack_vocab_ids(directory)[ids])
+
+
+def compact_state(state: Dict[str, "torch.Tensor"], directory: Path) -> Dict[str, "torch.Tensor"]:
+    """The inverse of ``tokenizer_state``: delta rows in the pack's compact ids (the pack's own teacher)."""
+    return _map_delta_rows(state, lambda ids: np.searchsorted(pack_vocab_ids(directory), ids))
+
+
+def _map_delta_rows(state: Dict[str, "torch.Tensor"], id_map: Callable[[np.ndarray], np.ndarray]) -> Dict[str, "torch.Tensor"]:
+    import torch
+
+    from rasa_intent_student.factory.distill.embeddings import TOKENS_KEY, delta_tokens
+
+    tokens = delta_tokens(state)
+    return {**state, TOKENS_KEY: torch.from_numpy(id_map(tokens))} if len(tokens) else state
 
 
 def load_extra(directory: Path) -> Dict[str, List[int]]:

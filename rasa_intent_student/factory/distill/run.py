@@ -10,7 +10,7 @@ from rasa_intent_student.constants import DISTILL_RECORD_FILE
 from rasa_intent_student.factory.corpus import save_corpus
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import build_training_set
-from rasa_intent_student.factory.distill.embeddings import TOKENS_KEY, delta_tokens, frequent_tokens, merge_delta
+from rasa_intent_student.factory.distill.embeddings import delta_tokens, frequent_tokens, merge_delta
 from rasa_intent_student.factory.distill.loop import make_student, resolve_device, train, trainable_state
 from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, tokenize
 from rasa_intent_student.errors import StudentError
@@ -104,12 +104,9 @@ def distill(
     if pack is not None:
         from safetensors.torch import save_file
 
-        from rasa_intent_student.factory.distill.pack import pack_vocab_ids
+        from rasa_intent_student.factory.distill.pack import tokenizer_state
 
-        state = trainable_state(student)
-        if TOKENS_KEY in state:  # the pack's compact ids -> the tokenizer's, which assemble_student's full teacher uses
-            state[TOKENS_KEY] = torch.from_numpy(pack_vocab_ids(pack)[state[TOKENS_KEY].numpy()])
-        save_file(state, str(out / STATE_FILE))
+        save_file(tokenizer_state(trainable_state(student), pack), str(out / STATE_FILE))
         student_dir = out / STATE_FILE
     else:
         student_dir = save_student(student.cpu(), teacher, out / STUDENT_DIR, record)

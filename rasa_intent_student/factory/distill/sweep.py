@@ -47,9 +47,9 @@ def score(model: Any, pack: Path) -> Dict[str, Dict[str, float]]:
 def worker(pack: Path, run_dir: Path, config: DistillConfig) -> None:
     from safetensors.torch import load_file
 
-    from rasa_intent_student.factory.distill.embeddings import compact_state, delta_tokens
+    from rasa_intent_student.factory.distill.embeddings import delta_tokens
     from rasa_intent_student.factory.distill.loop import make_student
-    from rasa_intent_student.factory.distill.pack import load_pack
+    from rasa_intent_student.factory.distill.pack import compact_state, load_pack
     from rasa_intent_student.factory.distill.run import STATE_FILE, distill
 
     result = distill(config, pack=pack, log=lambda line: print(f"[{run_dir.name}] {line}", flush=True))
