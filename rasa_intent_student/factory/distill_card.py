@@ -81,7 +81,7 @@ def distillation_lines(d: Mapping[str, Any]) -> List[str]:
         f"Loss = {c['mse_weight']} x MSE of the L2-normalized sentence embeddings (the absolute target) + "
         f"{c['pair_weight']} x MSE of the in-batch cosine-similarity matrices + {c.get('xling_weight', 0)} x MSE between a "
         f"translation's embedding and the teacher's embedding of its English source (sources: {', '.join(c.get('xling_sources', [])) or 'none'})"
-        f"{_token_term(c)}"
+        f"{_token_term(c)}{_rank_term(c)}"
         f"{', Matryoshka dims ' + str(c['matryoshka_dims']) if c.get('matryoshka_dims') else ''}. "
         f"{_embedding_sentence(c)} The two layers, position/type embeddings and LayerNorms trained.",
         "",
@@ -96,6 +96,8 @@ def distillation_lines(d: Mapping[str, Any]) -> List[str]:
     ]
     if "xling" in start and "xling" in end:
         lines.append(f"| translation vs teacher(English source), 2 - 2 cos | {start['xling']:.4f} | {end['xling']:.4f} |")
+    if "xling_top1" in start and "xling_top1" in end:
+        lines.append(f"| translations whose nearest held-out source is their own (top-1) | {start['xling_top1']:.3f} | {end['xling_top1']:.3f} |")
     if "token" in start and "token" in end:
         lines.append(f"| token states vs the teacher's, relative squared error | {start['token']:.4f} | {end['token']:.4f} |")
     lines += ["", f"Corpus: {corpus.get('texts', 0):,} texts (sha256 {str(corpus.get('sha256', ''))[:12]}), by source "
@@ -161,6 +163,15 @@ def _embedding_sentence(c: Dict[str, Any]) -> str:
     return (f"Word embeddings: the teacher's, plus a delta trained at {c['embedding_lr']} x the learning rate on the tokens "
             f"seen at least {c.get('embedding_min_count')} times in the corpus, merged into the table before export "
             "(the vocabulary is pruned afterwards).")
+
+
+def _rank_term(config: Dict[str, Any]) -> str:
+    """The translation-ranking term's part of the loss sentence (empty when it was off)."""
+    weight = config.get("rank_weight", 0)
+    if not weight:
+        return ""
+    return (f" + {weight} x in-batch translation ranking (InfoNCE at scale {config.get('rank_scale')}: each translation "
+            "against the teacher's embeddings of the batch's texts, its source the positive)")
 
 
 def _token_term(config: Dict[str, Any]) -> str:

@@ -177,6 +177,52 @@ def test_translation_target_pulls_translations_to_their_sources(tiny_teachers, r
     assert record["config"]["xling_weight"] == 5.0 and record["corpus"]["parallel_pairs"]["dialogue"] > 0
 
 
+def test_ranking_keys_mark_every_text_that_means_the_same():
+    from rasa_intent_student.factory.distill.data import ranking_keys
+
+    # Rows 0 and 1 are English; 2 and 3 translate row 0, 4 translates row 9 (not in the batch).
+    source_of = np.array([-1, -1, 0, 0, 9, -1, -1, -1, -1, -1])
+    keys, positives = ranking_keys([4, 1, 2, 3], source_of)
+    assert keys.tolist() == [0, 1, 2, 3, 4, 9]  # the batch plus the sources of its translations
+    # Queries in batch order: 4, 2, 3. Row 2's positives: its source 0, itself and row 3 (same source).
+    assert positives.tolist() == [[False, False, False, False, True, True],
+                                  [True, False, True, True, False, False],
+                                  [True, False, True, True, False, False]]
+
+
+def test_translation_ranking_loss_by_hand():
+    from rasa_intent_student.factory.distill.losses import translation_ranking_loss
+
+    keys = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    positives = torch.tensor([[True, False]])
+    # The query is the first key: cos 1 vs 0, so the loss is log(1 + e^-scale).
+    query = torch.tensor([[2.0, 0.0]])
+    assert translation_ranking_loss(query, keys, positives, 3.0).item() == pytest.approx(np.log1p(np.exp(-3.0)), rel=1e-5)
+    # Halfway between both keys: no preference, log 2.
+    assert translation_ranking_loss(torch.tensor([[1.0, 1.0]]), keys, positives, 3.0).item() == pytest.approx(np.log(2.0))
+    # Two positives out of two keys: nothing to rank against, zero.
+    both = torch.tensor([[True, True]])
+    assert translation_ranking_loss(query, keys, both, 3.0).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_ranking_term_makes_translations_find_their_sources(tiny_teachers, route_dir, tmp_path):
+    """The ranking term alone brings held-out translations towards the teacher's embedding of their source; with every
+    weight at zero nothing moves. (The tiny random teacher puts all texts nearly together, so top-1 retrieval is noise.)"""
+    weights = {"none": dict(mse_weight=0.0, pair_weight=0.0, xling_weight=0.0),
+               "rank": dict(mse_weight=0.0, pair_weight=0.0, xling_weight=0.0, rank_weight=1.0)}
+    runs = {name: distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / name, max_steps=40, eval_interval=40,
+                                      eval_fraction=0.1, **w)) for name, w in weights.items()}
+    start = runs["none"]["eval_start"]["xling"]
+    assert runs["rank"]["eval_start"]["xling"] == pytest.approx(start)
+    assert runs["none"]["eval"]["xling"] == pytest.approx(start, rel=1e-3)
+    assert runs["rank"]["eval"]["xling"] < 0.8 * start
+    assert 0.0 <= runs["rank"]["eval"]["xling_top1"] <= 1.0
+    with pytest.raises(ValueError, match="rank_scale=0"):
+        DistillConfig(rank_scale=0.0).check()
+    with pytest.raises(ValueError, match="rank_weight=-1"):
+        DistillConfig(rank_weight=-1.0).check()
+
+
 @pytest.mark.slow
 def test_pack_teacher_is_the_offline_teacher(tmp_path):
     """A pack's compact teacher embeds its texts exactly as the full e5-small-offline teacher does."""

@@ -78,6 +78,28 @@ def build_training_set(config: CorpusConfig) -> TrainingSet:
     return TrainingSet(rows, source_index, origin)
 
 
+def ranking_keys(batch: Sequence[int], source_of: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The keys of the translation-ranking term for one batch, and which keys each translation should find.
+
+    Keys are the batch's rows plus the sources of its translations. A key is a positive for translation
+    ``i`` when it is ``i``'s source or another translation of that source (``i`` itself included): texts
+    that mean the same are never pushed apart.
+
+    Args:
+        batch: corpus rows of the batch.
+        source_of: (n,) each row's English source row, -1 for rows without the translation target.
+
+    Returns:
+        (key_rows (k,), positives bool (q, k)) where q counts the batch's translations in batch order.
+    """
+    batch = np.asarray(batch)
+    sources = source_of[batch][source_of[batch] >= 0]
+    key_rows = np.unique(np.concatenate([batch, sources]))
+    key_sources = source_of[key_rows]
+    positives = (key_rows[None, :] == sources[:, None]) | (key_sources[None, :] == sources[:, None])
+    return key_rows, positives
+
+
 def split_indices(n: int, eval_fraction: float, seed: int) -> Tuple[List[int], List[int]]:
     """(train, held-out) indices of a corpus of ``n`` texts."""
     order = list(range(n))

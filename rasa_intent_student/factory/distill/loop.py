@@ -10,7 +10,7 @@ import numpy as np
 
 from rasa_intent_student.factory.distill.budget import StepBudget, lr_at
 from rasa_intent_student.factory.distill.config import DistillConfig
-from rasa_intent_student.factory.distill.data import epoch_batches, split_indices
+from rasa_intent_student.factory.distill.data import epoch_batches, ranking_keys, split_indices
 from rasa_intent_student.factory.distill.losses import distill_loss, pairwise_cosine_loss, token_state_loss
 from rasa_intent_student.factory.distill.targets import TokenStates, collate, embed, pool
 from rasa_intent_student.pooling import normalize
@@ -102,6 +102,9 @@ def evaluate(
     if translated is not None and translated.any():
         src = normalize(source_targets[translated])
         out["xling"] = float(((s[translated] - src) ** 2).sum(1).mean())
+        # Retrieval: does each held-out translation find its own source among all held-out sources?
+        sims = s[translated] @ src.T
+        out["xling_top1"] = float((sims.max(1) <= np.diag(sims) + 1e-6).mean())
     if token_states is not None:
         out["token"] = held_out_token_error(student, ids, token_states, pad_id)
     for lang in sorted(set(langs)):
@@ -113,7 +116,7 @@ def held_out_line(metrics: Dict[str, float]) -> str:
     """One log line of the held-out figures."""
     nan = float("nan")
     return (f"held-out mse {metrics['mse']:.4f} cosine {metrics['cosine']:.4f} pair {metrics['pair']:.5f} "
-            f"xling {metrics.get('xling', nan):.4f} token {metrics.get('token', nan):.4f}")
+            f"xling {metrics.get('xling', nan):.4f} top1 {metrics.get('xling_top1', nan):.3f} token {metrics.get('token', nan):.4f}")
 
 
 def held_out_token_error(student: Any, ids: Sequence[List[int]], token_states: TokenStates, pad_id: int, batch_size: int = 64) -> float:
@@ -220,7 +223,12 @@ def train(
         token_args = None
         if config.token_weight > 0:
             token_args = (hidden, torch.from_numpy(token_states.batch(batch, input_ids.shape[1])).to(device), mask)
-        losses = distill_loss(emb, targets_t[batch], config, torch.from_numpy(rows).to(device), targets_t[sources[rows]], token_args)
+        ranking = None
+        if config.rank_weight > 0 and len(rows):
+            key_rows, positives = ranking_keys(batch, source_of)
+            ranking = (targets_t[torch.from_numpy(key_rows).to(device)], torch.from_numpy(positives).to(device))
+        losses = distill_loss(emb, targets_t[batch], config, torch.from_numpy(rows).to(device), targets_t[sources[rows]],
+                              token_args, ranking)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)

@@ -36,6 +36,26 @@ def token_state_loss(student: "torch.Tensor", teacher: "torch.Tensor", mask: "to
     return (err * m).sum() / m.sum().clamp(min=1.0)
 
 
+def translation_ranking_loss(queries: "torch.Tensor", keys: "torch.Tensor", positives: "torch.Tensor", scale: float) -> "torch.Tensor":
+    """In-batch translation ranking: each translation must find its source among the batch's texts.
+
+    Multi-positive InfoNCE, ``-log(sum_pos exp(scale cos) / sum_all exp(scale cos))``, averaged over queries.
+    Unlike the MSE targets it penalizes the student only where a translation sits nearer to another
+    sentence than to its source, which is what cross-lingual retrieval and classification need.
+
+    Args:
+        queries: (q, dim) student embeddings of translations.
+        keys: (k, dim) teacher embeddings of the batch's texts and of the translations' sources.
+        positives: bool (q, k): the keys that mean the same as each query (its source, its other translations).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    logits = scale * F.normalize(queries, dim=-1) @ F.normalize(keys, dim=-1).T
+    positive_logits = logits.masked_fill(~positives, float("-inf"))
+    return (torch.logsumexp(logits, dim=-1) - torch.logsumexp(positive_logits, dim=-1)).mean()
+
+
 def distill_loss(
     student: "torch.Tensor",
     teacher: "torch.Tensor",
@@ -43,6 +63,7 @@ def distill_loss(
     translated: Optional["torch.Tensor"] = None,
     source_targets: Optional["torch.Tensor"] = None,
     token_states: Optional[Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]] = None,
+    ranking: Optional[Tuple["torch.Tensor", "torch.Tensor"]] = None,
 ) -> Dict[str, "torch.Tensor"]:
     """The weighted loss of one batch and its parts, averaged over the Matryoshka prefixes.
 
@@ -51,9 +72,10 @@ def distill_loss(
         translated: indices of the batch rows that are translations (may be empty).
         source_targets: (len(translated), dim) teacher embeddings of their English sources.
         token_states: (student states, teacher states, mask) for the token target (``config.token_weight``).
+        ranking: (keys, positives) of ``translation_ranking_loss`` for the rows ``translated`` (``config.rank_weight``).
 
     Returns:
-        {"loss", "mse", "pair", "xling", "token"}.
+        {"loss", "mse", "pair", "xling", "token", "rank"}.
     """
     import torch
 
@@ -67,5 +89,9 @@ def distill_loss(
     token = torch.zeros((), device=student.device)
     if token_states is not None and config.token_weight > 0:
         token = token_state_loss(*token_states)
-    loss = config.mse_weight * mse + config.pair_weight * pair + config.xling_weight * xling + config.token_weight * token
-    return {"loss": loss, "mse": mse, "pair": pair, "xling": xling, "token": token}
+    rank = torch.zeros((), device=student.device)
+    if ranking is not None and translated is not None and len(translated) and config.rank_weight > 0:
+        rank = translation_ranking_loss(student[translated], *ranking, config.rank_scale)
+    loss = (config.mse_weight * mse + config.pair_weight * pair + config.xling_weight * xling
+            + config.token_weight * token + config.rank_weight * rank)
+    return {"loss": loss, "mse": mse, "pair": pair, "xling": xling, "token": token, "rank": rank}
