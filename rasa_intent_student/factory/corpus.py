@@ -2,9 +2,10 @@
 
 Sources, per language (see ``CORPUS_SOURCES``):
 
-* ``route-train``: the TRAIN split of the shipped route examples. The dev split and
-  home-assistant-intents are evaluation sets and never enter the corpus: every text
-  equal to a dev-split text (after case and space folding) is dropped, whatever its source.
+* ``route-train``: the TRAIN split of the shipped route examples. What the benchmarks
+  score on never enters the corpus (``evaluation_texts``): every text equal to a
+  route dev-split text, a memory-retrieval text or a home-assistant-intents sentence
+  of the intent protocols (after ``fold``) is dropped, whatever its source.
 * ``chatterbot``: the conversations of ``chatterbot-corpus`` (BSD-3-Clause), read as
   YAML files from the installed package.
 * ``django``: Django's user-interface strings as its translators wrote them in each
@@ -84,9 +85,31 @@ class CorpusConfig:
     seed: int = 0
 
 
+# Sentence marks that do not make two texts different ("Pause the music." is "pause the music").
+EDGE_MARKS = " .!?,;:…。！？、¿¡"
+
+
 def fold(text: str) -> str:
-    """Case- and space-folded text, for de-duplication and dev-split exclusion."""
-    return " ".join(text.casefold().split())
+    """Case-, space- and edge-punctuation-folded text, for de-duplication and excluding evaluation texts."""
+    return " ".join(text.casefold().split()).strip(EDGE_MARKS)
+
+
+@functools.lru_cache(maxsize=None)
+def _evaluation_texts(languages: Tuple[str, ...], route_data_dir: str) -> frozenset:
+    from rasa_intent_student.evaluation.crosslingual import memory_texts
+    from rasa_intent_student.evaluation.quality import default_corpus
+
+    texts = [t for lang in languages for t in read_route_texts(route_data_dir, "dev", lang)]
+    texts += memory_texts(languages)
+    texts += [text for rows in default_corpus(languages, None).values() for _, text in rows]
+    return frozenset(fold(t) for t in texts)
+
+
+def evaluation_texts(config: "CorpusConfig") -> frozenset:
+    """Folded texts that ``bench`` scores on, which no training text may equal: the route dev split,
+    the memory-retrieval facts and questions, and the home-assistant-intents sentences of the intent
+    protocols (needs the ``[eval]`` extra, which the factory installs)."""
+    return _evaluation_texts(tuple(config.languages), str(config.route_data_dir))
 
 
 def _package_dir(package: str) -> Optional[Path]:
@@ -170,7 +193,7 @@ def build_corpus(config: CorpusConfig = CorpusConfig()) -> List[CorpusText]:
     """The distillation corpus: per language, route TRAIN texts, chatterbot, Django strings, then word n-grams.
 
     Returns:
-        de-duplicated texts, none equal to a route dev-split text.
+        de-duplicated texts, none equal to an evaluation text (``evaluation_texts``).
     """
     unknown = [lang for lang in config.languages if lang not in LANGUAGES]
     if unknown:
@@ -178,9 +201,8 @@ def build_corpus(config: CorpusConfig = CorpusConfig()) -> List[CorpusText]:
     rng = random.Random(config.seed)
     chatter = chatterbot_texts(tuple(config.languages))
     corpus: List[CorpusText] = []
+    banned = evaluation_texts(config)  # never in the corpus, whichever source produces them
     for lang in config.languages:
-        # Evaluation texts: never in the corpus, whichever source produces them.
-        banned: Set[str] = {fold(t) for t in read_route_texts(config.route_data_dir, "dev", lang)}
         seen: Set[str] = set(banned)
 
         def add(texts: Iterable[str], source: str, limit: int) -> int:
@@ -228,7 +250,8 @@ def corpus_manifest(corpus: Sequence[CorpusText], config: CorpusConfig) -> Dict[
         "counts": counts,
         "by_source": dict(sorted(Counter(row.source for row in corpus).items())),
         "config": asdict(config),
-        "excluded": "route dev split (any source, case/space folded) and home-assistant-intents (never read)",
+        "excluded": "every text bench scores on (any source, folded): route dev split, memory-retrieval set, "
+                    "home-assistant-intents sentences of the intent protocols",
     }
 
 

@@ -44,6 +44,28 @@ def test_shipped_dev_split_stays_out_of_the_real_corpus():
     assert {row.source for row in corpus} >= {"route-train", "chatterbot", "django", "wordfreq"}
 
 
+def test_no_text_that_bench_scores_on_enters_the_corpus(tmp_path):
+    """Route dev rows, memory-retrieval texts and home-assistant-intents sentences (in any language) are dropped,
+    even when the route TRAIN split carries them, and edge punctuation does not hide them."""
+    from rasa_intent_student.evaluation.crosslingual import memory_texts
+    from rasa_intent_student.evaluation.quality import default_corpus
+
+    languages = ("en", "de")
+    intents = [text for rows in default_corpus(languages, None).values() for _, text in rows]
+    memory = memory_texts(languages)
+    root = tmp_path / "routes"
+    (root / "train").mkdir(parents=True)
+    rows = [(intents[0] + "!", "action"), (memory[0].upper(), "recall"), ("Hi", "other"), ("book a table", "action")]
+    (root / "train" / "en.jsonl").write_text("\n".join(json.dumps({"text": t, "label": l, "lang": "en"}) for t, l in rows) + "\n",
+                                             encoding="utf-8")
+    config = CorpusConfig(languages=languages, texts_per_language=400, top_words=2000, route_data_dir=str(root))
+    corpus = build_corpus(config)
+    assert [row.text for row in corpus if row.source == "route-train"] == ["book a table"]  # German HA has "Hi"
+    folded = {fold(row.text) for row in corpus}
+    assert not folded & {fold(t) for t in intents + memory}
+    assert fold(" Pause  the Music. ") == fold("pause the music") == "pause the music"
+
+
 def test_manifest_counts_and_determinism(route_dir, tmp_path):
     config = CorpusConfig(languages=("en", "de", "zh"), texts_per_language=25, top_words=300, route_data_dir=str(route_dir))
     corpus = build_corpus(config)

@@ -6,7 +6,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from rasa_intent_student.factory.corpus import CorpusConfig, CorpusText, build_corpus, corpus_manifest, django_root, fold, read_route_texts
+from rasa_intent_student.factory.corpus import CorpusConfig, CorpusText, build_corpus, corpus_manifest, django_root, evaluation_texts, fold
 from rasa_intent_student.errors import StudentError
 
 
@@ -44,13 +44,11 @@ def build_training_set(config: CorpusConfig) -> TrainingSet:
 
     A text already in the corpus is not added twice; a translation that is there gets its source pointer.
     """
-    from rasa_intent_student.evaluation.crosslingual import memory_texts
     from rasa_intent_student.factory.parallel import dialogue_pairs, django_pairs, drop_banned
 
     rows: List[CorpusText] = list(build_corpus(config))
     where: Dict[Tuple[str, str], int] = {(row.lang, fold(row.text)): i for i, row in enumerate(rows)}
-    banned = {fold(t) for lang in config.languages for t in read_route_texts(config.route_data_dir, "dev", lang)}
-    banned |= {fold(t) for t in memory_texts()}  # the memory retrieval protocol's facts and questions
+    banned = evaluation_texts(config)
     pairs = []
     if "dialogue" in config.parallel_sources:
         pairs += dialogue_pairs(config.languages)
