@@ -89,7 +89,7 @@ def route_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("routes")
     rows = {
         "train": {
-            "en": [("book a table for two", "action"), ("what did I order last week?", "recall"), ("hello, how are you doing?", "other")],
+            "en": [("book a table for two", "action"), ("what did I order last week?", "recall"), ("hello there!", "other")],
             "de": [("Bitte storniere meine Bestellung.", "action"), ("Was habe ich gestern bestellt?", "recall")],
             "th": [("สวัสดีครับ", "other")],
         },
