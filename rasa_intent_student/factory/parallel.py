@@ -4,15 +4,18 @@ The student learns to put a translation where the teacher puts its English sourc
 (Reimers & Gurevych 2020, "Making Monolingual Sentence Embeddings Multilingual
 using Knowledge Distillation"). Sources, each with its licence:
 
-* ``dialogue``: short user messages to an assistant (requests, questions about
-  the user's own history, small talk, everyday messages), written for this
-  project in English and translated into the 17 other languages
-  (``factory/data/parallel/dialogue-*.jsonl``, Apache-2.0 like the project).
+* ``dialogue``: short user messages to an assistant, written for this project in
+  English and translated into the 17 other languages (``factory/data/parallel/
+  dialogue-*.jsonl``, Apache-2.0 like the project), one file a kind: ``requests``
+  and ``tasks`` (do something now), ``history`` and ``recall`` (questions about
+  the user's own data), ``notes`` (facts to keep), ``chat`` and ``smalltalk``,
+  ``everyday`` and ``everyday2``, ``knowledge`` (general questions) and
+  ``support`` (customer service).
 * ``django``: Django's interface strings (``msgid``) and their translations
   (``msgstr``) from the ``.po`` catalogs in the installed wheel (BSD-3-Clause).
 
-Pairs whose source or translation equals a route dev-split text are dropped, as
-everywhere in the distillation corpus.
+Pairs whose source or translation equals a text that ``bench`` scores on are
+dropped (``corpus.evaluation_texts``), as everywhere in the distillation corpus.
 """
 import json
 import random
