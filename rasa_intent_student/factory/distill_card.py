@@ -81,7 +81,7 @@ def distillation_lines(d: Mapping[str, Any]) -> List[str]:
         f"Loss = {c['mse_weight']} x MSE of the L2-normalized sentence embeddings (the absolute target) + "
         f"{c['pair_weight']} x MSE of the in-batch cosine-similarity matrices + {c.get('xling_weight', 0)} x MSE between a "
         f"translation's embedding and the teacher's embedding of its English source (sources: {', '.join(c.get('xling_sources', [])) or 'none'})"
-        f"{_token_term(c)}{_rank_term(c)}"
+        f"{_optional_terms(c)}"
         f"{', Matryoshka dims ' + str(c['matryoshka_dims']) if c.get('matryoshka_dims') else ''}. "
         f"{_embedding_sentence(c)} The two layers, position/type embeddings and LayerNorms trained.",
         "",
@@ -165,19 +165,13 @@ def _embedding_sentence(c: Dict[str, Any]) -> str:
             "(the vocabulary is pruned afterwards).")
 
 
-def _rank_term(config: Dict[str, Any]) -> str:
-    """The translation-ranking term's part of the loss sentence (empty when it was off)."""
-    weight = config.get("rank_weight", 0)
-    if not weight:
-        return ""
-    return (f" + {weight} x in-batch translation ranking (InfoNCE at scale {config.get('rank_scale')}: each translation "
-            "against the teacher's embeddings of the batch's texts, its source the positive)")
-
-
-def _token_term(config: Dict[str, Any]) -> str:
-    """The token target's part of the loss sentence (empty when it was off)."""
-    weight = config.get("token_weight", 0)
-    if not weight:
-        return ""
-    return (f" + {weight} x relative squared error between each token's last hidden state and the teacher's "
-            "(a layer-wise target: the student's last layer is the teacher's last)")
+def _optional_terms(config: Dict[str, Any]) -> str:
+    """The loss sentence's parts for the targets that are off by default (empty for those that were off)."""
+    parts = []
+    if config.get("token_weight"):
+        parts.append(f" + {config['token_weight']} x relative squared error between each token's last hidden state and the "
+                     "teacher's (a layer-wise target: the student's last layer is the teacher's last)")
+    if config.get("rank_weight"):
+        parts.append(f" + {config['rank_weight']} x in-batch translation ranking (InfoNCE at scale {config.get('rank_scale')}: "
+                     "each translation against the teacher's embeddings of the batch's texts, its source the positive)")
+    return "".join(parts)

@@ -239,6 +239,12 @@ def test_ranking_term_trains_the_student_and_settings_are_checked(tiny_teachers,
     assert 0.0 <= runs["rank"]["eval"]["xling_top1"] <= 1.0
     record = json.loads((Path(runs["rank"]["student_dir"]) / "distill.json").read_text())
     assert record["config"]["rank_weight"] == 1.0
+    from rasa_intent_student.factory.distill_card import distillation_lines
+
+    card = "\n".join(distillation_lines(record))
+    assert "1.0 x in-batch translation ranking (InfoNCE at scale 20.0" in card and "nearest held-out source" in card
+    assert "translation ranking" not in "\n".join(distillation_lines(json.loads(
+        (Path(runs["none"]["student_dir"]) / "distill.json").read_text())))
     with pytest.raises(ValueError, match="rank_scale=0"):
         DistillConfig(rank_scale=0.0).check()
     with pytest.raises(ValueError, match="rank_weight=-1"):
