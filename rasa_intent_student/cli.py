@@ -20,12 +20,12 @@ import sys
 from typing import List, Optional
 
 from rasa_intent_student import __version__
-from rasa_intent_student.commands import bench, build, distill, encode, evaluate, reference, route
+from rasa_intent_student.commands import bench, build, distill, encode, evaluate, language_offsets, reference, route
 from rasa_intent_student.errors import StudentError
 
 PROG = "rasa-intent-student"
 # In the order `--help` lists them.
-COMMANDS = (build, distill, reference, evaluate, bench, encode, route)
+COMMANDS = (build, distill, reference, language_offsets, evaluate, bench, encode, route)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,12 @@ TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "student.json"
 MODEL_CARD_FILE = "README.md"
 STUDENT_FILES = (MODEL_FILE, TOKENIZER_FILE, MANIFEST_FILE)
+# Optional: per-language mean embeddings (``language_offsets.py``), named by student.json's ``language_offsets``.
+LANGUAGE_OFFSETS_FILE = "language_offsets.npy"
+STUDENT_OPTIONAL_FILES = (LANGUAGE_OFFSETS_FILE,)
+# Softmax temperature over cosines to the language directions: a clearly written text gets its own
+# language's offset almost alone, a short or mixed one a blend.
+LANGUAGE_OFFSETS_TEMPERATURE = 0.05
 
 DEFAULT_MODEL_DIR = PACKAGE_DIR / "models" / "default"
 ROUTE_DATA_DIR = PACKAGE_DIR / "data" / "routes"

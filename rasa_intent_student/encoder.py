@@ -15,6 +15,7 @@ from rasa_intent_student.constants import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MODEL_DIR,
     INPUT_IDS,
+    LANGUAGE_OFFSETS_FILE,
     MODEL_FILE,
     SENTENCE_OUTPUT,
     TOKEN_OUTPUT,
@@ -32,6 +33,7 @@ from rasa_intent_student.integrity import (
     repair_text,
     verify_checksums,
 )
+from rasa_intent_student.language_offsets import LanguageOffsets
 from rasa_intent_student.manifest import StudentManifest
 from rasa_intent_student.pooling import POOLERS, centre as centre_vectors, normalize
 from rasa_intent_student.tokens import TokenEmbeddings, content_tokens
@@ -46,7 +48,9 @@ class StudentEncoder:
 
     ``encode`` follows sentence-transformers: one string gives a vector of shape (dim,),
     a list gives (n, dim); ``normalize_embeddings``, ``prompt`` and ``show_progress_bar``
-    mean what they mean there.
+    mean what they mean there. A student with language offsets (``language_offsets.py``)
+    removes each text's language offset by default (``language_neutral``), which brings a
+    sentence and its translation together; ``language_neutral=False`` gives the raw embedding.
 
     Example:
         >>> encoder = StudentEncoder.load()          # the embedded default student
@@ -74,7 +78,16 @@ class StudentEncoder:
         # Each file is read once: the bytes that are checksummed are the bytes that are loaded.
         model_path, tokenizer_path = self.model_dir / MODEL_FILE, self.model_dir / TOKENIZER_FILE
         model_bytes, tokenizer_bytes = model_path.read_bytes(), tokenizer_path.read_bytes()
-        verify_checksums(self.manifest, self.model_dir, {model_path: model_bytes, tokenizer_path: tokenizer_bytes})
+        files = {model_path: model_bytes, tokenizer_path: tokenizer_bytes}
+        offsets_path = self.model_dir / LANGUAGE_OFFSETS_FILE
+        if self.manifest.language_offsets:
+            if not offsets_path.is_file():
+                raise FileNotFoundError(
+                    f"{offsets_path} not found, but student.json names language offsets for {list(self.manifest.language_offsets)}. "
+                    f"Restore the file, or refit it with `rasa-intent-student language-offsets {self.model_dir}`."
+                )
+            files[offsets_path] = offsets_path.read_bytes()
+        verify_checksums(self.manifest, self.model_dir, files)
 
         self.tokenizer = read_tokenizer(tokenizer_bytes, tokenizer_path)
         # Truncation and padding are set once here, not per call.
@@ -90,6 +103,10 @@ class StudentEncoder:
         self._feed_types = TOKEN_TYPE_IDS in self.input_names
         self._reference_mean: Optional[np.ndarray] = None
         self._check_graph(model_bytes)
+        self.language_offsets: Optional[LanguageOffsets] = None  # read once the graph's dim is checked
+        if self.manifest.language_offsets:
+            self.language_offsets = LanguageOffsets.read(files[offsets_path], offsets_path, self.manifest.language_offsets,
+                                                         self.manifest.dim)
 
     def _check_graph(self, model_bytes: bytes) -> None:
         """Check student.json and tokenizer.json against the graph; decide whether to use its pooled output."""
@@ -170,10 +187,6 @@ class StudentEncoder:
         _, mask, (tokens,) = self._run(texts, [TOKEN_OUTPUT], prefix)
         return self._pool(tokens, mask)
 
-    def _sentence(self, token_embeddings: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        pooled = self._pool(token_embeddings, mask)  # (batch, dim)
-        return normalize(pooled) if self.manifest.normalize else pooled
-
     def encode(
         self,
         sentences: Union[str, Iterable[str]],
@@ -181,6 +194,7 @@ class StudentEncoder:
         show_progress_bar: Optional[bool] = None,
         normalize_embeddings: Optional[bool] = None,
         prompt: Optional[str] = None,
+        language_neutral: Optional[bool] = None,
     ) -> np.ndarray:
         """Encode texts into sentence embeddings, as ``SentenceTransformer.encode`` does.
 
@@ -193,6 +207,8 @@ class StudentEncoder:
                 student: True).
             prompt: text put before each input; None: the manifest's prefix (``"query: "``
                 for e5 students). ``"passage: "`` encodes documents for retrieval; ``""`` none.
+            language_neutral: remove each text's language offset; None: when the student has
+                offsets (the default student does). False: the raw embedding (e.g. to compare with a teacher).
 
         Returns:
             float32 array of shape (dim,) for one string, (n, dim) for a list.
@@ -212,21 +228,35 @@ class StudentEncoder:
             batches = list(iter_batch(order, batch_size))
             for batch_idx in progress(batches, show_progress_bar):
                 out[list(batch_idx)] = self._pooled([items[i] for i in batch_idx], prefix)
+        out = self._neutral(out, language_neutral)
         if self.manifest.normalize if normalize_embeddings is None else normalize_embeddings:
             out = normalize(out, copy=False)  # `out` is this call's own array
         return out[0] if single else out
+
+    def _neutral(self, vectors: np.ndarray, language_neutral: Optional[bool]) -> np.ndarray:
+        """``vectors`` without their language offsets when asked (None: when the student has them)."""
+        if language_neutral is None:
+            language_neutral = self.language_offsets is not None
+        if not language_neutral:
+            return vectors
+        if self.language_offsets is None:
+            raise StudentError(f"language_neutral=True, but {self.model_dir} has no language offsets. Fit them with "
+                               f"`rasa-intent-student language-offsets {self.model_dir}`, or pass language_neutral=None.")
+        return self.language_offsets.remove(vectors)
 
     def encode_tokens(
         self,
         texts: Union[str, Iterable[str]],
         batch_size: int = DEFAULT_BATCH_SIZE,
         prompt: Optional[str] = None,
+        language_neutral: Optional[bool] = None,
     ) -> List[TokenEmbeddings]:
         """Encode texts into token vectors with character offsets into each original text.
 
         Special tokens and the tokens of the prefix (``prompt``, default the manifest's)
         are dropped; a text with no content tokens (empty or whitespace) gets a (0, dim)
-        ``vectors`` array. ``sentence`` is normalized as the manifest says.
+        ``vectors`` array. ``sentence`` is what ``encode`` gives (normalized as the manifest
+        says, language-neutral as ``language_neutral`` says); token vectors are raw.
         """
         items = as_text_list(texts)
         check_batch_size(batch_size)
@@ -234,7 +264,9 @@ class StudentEncoder:
         results: List[TokenEmbeddings] = []
         for batch in iter_batch(items, batch_size):
             encodings, mask, (tokens,) = self._run(batch, [TOKEN_OUTPUT], prefix)
-            sentences = self._sentence(tokens, mask)
+            sentences = self._neutral(self._pool(tokens, mask), language_neutral)
+            if self.manifest.normalize:
+                sentences = normalize(sentences, copy=False)
             for row, (text, encoding) in enumerate(zip(batch, encodings)):
                 keep, offsets = content_tokens(encoding, mask[row], text, len(prefix))
                 vectors = tokens[row, keep].astype(np.float32) if keep else np.zeros((0, self.dim), np.float32)

@@ -9,6 +9,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 from rasa_intent_student.constants import (
     DEFAULT_MAX_SEQ_LENGTH,
     DEFAULT_PREFIX,
+    LANGUAGE_OFFSETS_FILE,
+    LANGUAGES,
     MANIFEST_FILE,
     MODEL_FILE,
     POOLING_MODES,
@@ -18,7 +20,7 @@ from rasa_intent_student.constants import (
 from rasa_intent_student.errors import IntegrityError, StudentError
 
 # The student files whose SHA-256 a manifest records (the manifest cannot record its own).
-CHECKSUMMED_FILES = (MODEL_FILE, TOKENIZER_FILE)
+CHECKSUMMED_FILES = (MODEL_FILE, TOKENIZER_FILE, LANGUAGE_OFFSETS_FILE)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -39,6 +41,8 @@ class StudentManifest:
         languages: ISO 639-1 codes the vocabulary was pruned for (empty: not pruned).
         versions: library versions used to build the student.
         metrics: verification figures written by the factory (cosines, sizes).
+        language_offsets: the languages of ``language_offsets.npy``, in its row order (empty: the
+            student has none, and ``encode`` returns its raw embeddings).
         checksums: file name -> SHA-256 hex digest of ``CHECKSUMMED_FILES``; verified when the
             student loads. Empty in manifests written before checksums existed (they load with a
             warning). ``seal_student`` fills it in.
@@ -56,6 +60,7 @@ class StudentManifest:
     languages: Tuple[str, ...] = ()
     versions: Dict[str, str] = dataclasses.field(default_factory=dict)
     metrics: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    language_offsets: Tuple[str, ...] = ()
     checksums: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -74,6 +79,10 @@ class StudentManifest:
                 f"Invalid student dims: dim={self.dim}, max_seq_length={self.max_seq_length} "
                 "(need dim > 0 and max_seq_length >= 3)."
             )
+        unknown = [lang for lang in self.language_offsets if lang not in LANGUAGES]
+        if unknown or len(set(self.language_offsets)) != len(self.language_offsets) or len(self.language_offsets) == 1:
+            raise StudentError(f"language_offsets={list(self.language_offsets)} must name two or more distinct languages "
+                               f"of {list(LANGUAGES)} (or none).")
         if not isinstance(self.checksums, dict):
             raise StudentError(f"checksums={self.checksums!r} is not a mapping of file name to SHA-256.")
         for name, digest in self.checksums.items():
@@ -86,6 +95,9 @@ class StudentManifest:
         data = dataclasses.asdict(self)
         data["layers_kept"] = list(self.layers_kept)
         data["languages"] = list(self.languages)
+        data["language_offsets"] = list(self.language_offsets)
+        if not self.language_offsets:
+            del data["language_offsets"]  # students without offsets stay readable by older releases
         if not self.checksums:
             del data["checksums"]  # manifests without checksums stay readable by older releases
         return data
@@ -97,7 +109,7 @@ class StudentManifest:
         if unknown:
             raise StudentError(f"Unknown keys {unknown} in {MANIFEST_FILE}. Valid keys: {sorted(known)}.")
         data = dict(data)
-        for key in ("layers_kept", "languages"):
+        for key in ("layers_kept", "languages", "language_offsets"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)
@@ -162,8 +174,9 @@ def file_sha256(path: Union[str, Path]) -> str:
 
 
 def student_checksums(directory: Union[str, Path]) -> Dict[str, str]:
-    """SHA-256 of each of ``CHECKSUMMED_FILES`` in ``directory``."""
-    return {name: file_sha256(Path(directory) / name) for name in CHECKSUMMED_FILES}
+    """SHA-256 of each of ``CHECKSUMMED_FILES`` in ``directory`` (the optional language offsets when present)."""
+    return {name: file_sha256(Path(directory) / name) for name in CHECKSUMMED_FILES
+            if name != LANGUAGE_OFFSETS_FILE or (Path(directory) / name).is_file()}
 
 
 def seal_student(directory: Union[str, Path]) -> StudentManifest:

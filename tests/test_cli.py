@@ -13,10 +13,11 @@ from rasa_intent_student.commands import encode as encode_command, route as rout
 
 def test_commands_are_registered_explicitly(capsys):
     names = [m.__name__.rsplit(".", 1)[-1] for m in cli.COMMANDS]
-    assert names == ["build", "distill", "reference", "evaluate", "bench", "encode", "route"]
+    assert names == ["build", "distill", "reference", "language_offsets", "evaluate", "bench", "encode", "route"]
     parser = cli.make_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command")
-    assert sorted(subparsers.choices) == sorted(names)  # no phantom entry, none silently skipped
+    # One subcommand per module (module language_offsets serves `language-offsets`): no phantom entry, none skipped.
+    assert sorted(subparsers.choices) == sorted(n.replace("_", "-") for n in names)
 
 
 def test_user_errors_print_one_line_and_bugs_keep_their_traceback(monkeypatch, capsys, tmp_path):

@@ -59,7 +59,7 @@ def test_manifest_without_checksums_loads_with_a_warning(student_copy, caplog):
 
 def test_sealed_manifest_records_the_files_sha256(student_copy):
     manifest = seal_student(student_copy)
-    assert manifest.checksums == {n: file_sha256(student_copy / n) for n in ("model.onnx", "tokenizer.json")}
+    assert manifest.checksums == {n: file_sha256(student_copy / n) for n in ("model.onnx", "tokenizer.json", "language_offsets.npy")}
     assert StudentManifest.load(student_copy).checksums == manifest.checksums
 
 

@@ -22,6 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--prompt", default=None, help="text put before each input (default: the student's prefix, "
                         "'query: '; use 'passage: ' for documents to retrieve)")
     parser.add_argument("--no-normalize", action="store_true", help="keep raw pooled vectors (default: unit length)")
+    parser.add_argument("--raw", action="store_true", help="keep each text's language offset (default: removed when the "
+                        "student has language offsets, as the default student does)")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per ONNX run")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads (default: all cores)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar (needs tqdm)")
@@ -66,7 +68,7 @@ def run(ns: argparse.Namespace) -> int:
     encoder = StudentEncoder.load(ns.model, threads=ns.threads)
     vectors = encoder.encode(
         texts, batch_size=ns.batch_size, show_progress_bar=ns.progress,
-        normalize_embeddings=False if ns.no_normalize else None, prompt=ns.prompt,
+        normalize_embeddings=False if ns.no_normalize else None, prompt=ns.prompt, language_neutral=False if ns.raw else None,
     )
     np.save(output, vectors.astype(np.float32, copy=False))
     print(f"wrote {vectors.shape[0]} vectors of dim {vectors.shape[1]} (float32) to {output}", file=sys.stderr)

@@ -2,7 +2,7 @@
 import hashlib
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from rasa.shared.exceptions import InvalidConfigException
 
@@ -14,6 +14,7 @@ from rasa_intent_student.constants import (
     DEFAULT_MODEL_DIR,
     MAX_SEQ_LENGTH_LIMIT,
     STUDENT_FILES,
+    STUDENT_OPTIONAL_FILES,
 )
 from rasa_intent_student.encoder import StudentEncoder, check_model_dir
 
@@ -88,9 +89,15 @@ def load_encoder(component: str, directory: Path, config: Dict[str, Any]) -> Stu
     return encoder
 
 
+def student_files(directory: Path) -> List[Path]:
+    """The files that make up the student in ``directory``: the required ones, and the optional ones it has."""
+    return [directory / name for name in STUDENT_FILES] + [
+        directory / name for name in STUDENT_OPTIONAL_FILES if (directory / name).is_file()]
+
+
 def student_fingerprint(directory: Path) -> str:
     """SHA-256 over the student files, so that a changed student retrains the graph nodes using it."""
-    paths = [directory / name for name in STUDENT_FILES]
+    paths = student_files(directory)
     try:
         key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
     except FileNotFoundError:
@@ -109,6 +116,6 @@ def student_fingerprint(directory: Path) -> str:
 def copy_student(source: Path, target: Path) -> None:
     """Copy the student files into ``target`` (a model storage resource directory)."""
     target.mkdir(parents=True, exist_ok=True)
-    for name in STUDENT_FILES:
-        if (target / name).resolve() != (source / name).resolve():  # fine-tuning reloads from the resource itself
-            shutil.copyfile(source / name, target / name)
+    for path in student_files(source):
+        if (target / path.name).resolve() != path.resolve():  # fine-tuning reloads from the resource itself
+            shutil.copyfile(path, target / path.name)

@@ -30,8 +30,16 @@ def fidelity_scores(student: np.ndarray, teacher: np.ndarray) -> Dict[str, float
     }
 
 
+def raw_embeddings(encoder: Encoder, texts: List[str]) -> np.ndarray:
+    """``encoder.encode(texts)`` as the network computes it: a student with language offsets keeps them, so that
+    fidelity compares the student's own embeddings with the teacher's."""
+    if getattr(encoder, "language_offsets", None) is not None:
+        return encoder.encode(texts, language_neutral=False)
+    return encoder.encode(texts)
+
+
 class TeacherFidelityEvaluator:
-    """Scores ``student.encode(texts)`` against fixed teacher embeddings.
+    """Scores a student's raw embeddings (``raw_embeddings``) against fixed teacher embeddings.
 
     Args:
         texts: the sentences to compare on.
@@ -54,7 +62,7 @@ class TeacherFidelityEvaluator:
             raise StudentError("TeacherFidelityEvaluator needs at least one text.")
         if (teacher is None) == (teacher_embeddings is None):
             raise StudentError("Pass exactly one of teacher (an encoder) or teacher_embeddings (an array).")
-        embeddings = teacher.encode(self.texts) if teacher is not None else np.asarray(teacher_embeddings)
+        embeddings = raw_embeddings(teacher, self.texts) if teacher is not None else np.asarray(teacher_embeddings)
         if len(embeddings) != len(self.texts):
             raise StudentError(f"{len(embeddings)} teacher embeddings for {len(self.texts)} texts; they must match.")
         self.teacher_embeddings = embeddings.astype(np.float32)
@@ -64,6 +72,6 @@ class TeacherFidelityEvaluator:
 
     def __call__(self, student: Encoder) -> Dict[str, float]:
         """Returns {"mse", "cosine", "min_cosine"}, prefixed with ``name_`` when a name is set."""
-        scores = fidelity_scores(student.encode(self.texts), self.teacher_embeddings)
+        scores = fidelity_scores(raw_embeddings(student, self.texts), self.teacher_embeddings)
         prefix = f"{self.name}_" if self.name else ""
         return {prefix + key: value for key, value in scores.items()}

@@ -12,7 +12,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from rasa_intent_student.components.featurizer import StudentFeaturizer, align_to_tokens
-from rasa_intent_student.constants import DEFAULT_MODEL_DIR, STUDENT_FILES
+from rasa_intent_student.constants import DEFAULT_MODEL_DIR, LANGUAGE_OFFSETS_FILE, STUDENT_FILES
 from rasa_intent_student.manifest import StudentManifest, file_sha256
 from rasa_intent_student.tokens import TokenEmbeddings
 
@@ -128,7 +128,8 @@ def test_trained_model_is_self_contained(student_copy, model_storage, execution_
     shutil.rmtree(student_copy)  # the archive must not need the original directory
     loaded = StudentFeaturizer.load(config, model_storage, resource, execution_context)
     with model_storage.read_from(resource) as directory:
-        assert sorted(p.name for p in directory.iterdir()) == sorted(STUDENT_FILES)
+        assert sorted(p.name for p in directory.iterdir()) == sorted(STUDENT_FILES + (LANGUAGE_OFFSETS_FILE,))
+        assert loaded.encoder.language_offsets is not None  # the archive carries the offsets, sealed
         assert loaded.encoder.model_dir == directory
     after = messages(TEXTS)
     tokenizer.process(after)
@@ -156,7 +157,7 @@ def test_stored_student_records_checksums(student_copy, model_storage, execution
     config, resource = train_stored_student(student_copy, model_storage, execution_context)
     with model_storage.read_from(resource) as directory:
         manifest = StudentManifest.load(directory)
-        assert manifest.checksums == {n: file_sha256(directory / n) for n in ("model.onnx", "tokenizer.json")}
+        assert manifest.checksums == {n: file_sha256(directory / n) for n in ("model.onnx", "tokenizer.json", LANGUAGE_OFFSETS_FILE)}
     StudentFeaturizer.load(config, model_storage, resource, execution_context)  # intact: loads
 
 
