@@ -68,6 +68,7 @@ CONFIG_BATCH_SIZE = "batch_size"
 CONFIG_MAX_SEQ_LENGTH = "max_seq_length"
 CONFIG_THREADS = "threads"
 CONFIG_ADD_ROUTE_EXAMPLES = "add_route_examples"
+CONFIG_LANGUAGE_NEUTRAL = "language_neutral"
 # Position embeddings of the e5/XLM-R family end at 512.
 MAX_SEQ_LENGTH_LIMIT = 512
 CLASSIFIER_WEIGHTS_FILE = "route_classifier.npz"

@@ -86,6 +86,7 @@ def test_load_of_a_model_with_an_old_unknown_key_still_works(storage, context, s
         (StudentFeaturizer, {"threads": 0}, r"threads=0 is invalid"),
         (StudentFeaturizer, {"alias": 3}, r"alias=3 is invalid; use a non-empty name"),
         (StudentFeaturizer, {"add_route_examples": "all"}, r"add_route_examples='all' is invalid; use false, true"),
+        (StudentFeaturizer, {"language_neutral": "yes"}, r"language_neutral='yes' is invalid; use true, false or null"),
         (RouteClassifier, {"C": -1.0}, r"C=-1.0 is invalid; use a positive number"),
         (RouteClassifier, {"calibration_folds": 0}, r"calibration_folds=0 is invalid; use an integer >= 2"),
         (RouteClassifier, {"random_state": -3}, r"random_state=-3 is invalid"),

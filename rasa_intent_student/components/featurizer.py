@@ -31,6 +31,7 @@ from rasa_intent_student.components.student import (
 from rasa_intent_student.constants import (
     CONFIG_ADD_ROUTE_EXAMPLES,
     CONFIG_BATCH_SIZE,
+    CONFIG_LANGUAGE_NEUTRAL,
     CONFIG_MAX_SEQ_LENGTH,
     CONFIG_MODEL,
     CONFIG_THREADS,
@@ -116,6 +117,10 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
             # Add the shipped route examples to the bot's intents named action/recall/other (other
             # intents are left alone): false, true (every shipped language) or a list of ISO 639-1 codes.
             CONFIG_ADD_ROUTE_EXAMPLES: False,
+            # Remove each message's language offset from its sentence features (language_offsets.py), so that
+            # intents learnt in one language carry over to others: null: when the student has offsets
+            # (the default student does), true: require them, false: raw embeddings.
+            CONFIG_LANGUAGE_NEUTRAL: None,
         }
 
     @classmethod
@@ -128,6 +133,12 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
                 f"{cls.__name__}: {FEATURIZER_CLASS_ALIAS}={alias!r} is invalid; use a non-empty name, or leave it out."
             )
         route_languages(cls.__name__, config.get(CONFIG_ADD_ROUTE_EXAMPLES))
+        neutral = config.get(CONFIG_LANGUAGE_NEUTRAL)
+        if neutral is not None and not isinstance(neutral, bool):
+            raise InvalidConfigException(
+                f"{cls.__name__}: {CONFIG_LANGUAGE_NEUTRAL}={neutral!r} is invalid; use true, false or null "
+                "(null: remove language offsets when the student has them)."
+            )
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
@@ -151,6 +162,12 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
         self._resource = resource
         self._graph_schema = graph_schema
         self.encoder: StudentEncoder = load_encoder(self.__class__.__name__, model_dir, self._config)
+        self._language_neutral: Optional[bool] = self._config.get(CONFIG_LANGUAGE_NEUTRAL)
+        if self._language_neutral and self.encoder.language_offsets is None:
+            raise InvalidConfigException(
+                f"{self.__class__.__name__}: {CONFIG_LANGUAGE_NEUTRAL}=true, but the student in {model_dir} has no "
+                f"language offsets. Fit them with `rasa-intent-student language-offsets {model_dir}`, or set it to null."
+            )
 
     @classmethod
     def create(
@@ -242,9 +259,11 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
         token_lists = [m.get(TOKENS_NAMES[attribute]) for m in messages]
         if not any(token_lists):
             # No tokenizer ran: sentence features only.
-            return [(None, vector[None, :]) for vector in self.encoder.encode(texts, batch_size=len(texts))]
+            vectors = self.encoder.encode(texts, batch_size=len(texts), language_neutral=self._language_neutral)
+            return [(None, vector[None, :]) for vector in vectors]
         features = []
-        for embedded, tokens in zip(self.encoder.encode_tokens(texts, batch_size=len(texts)), token_lists):
+        embedded_texts = self.encoder.encode_tokens(texts, batch_size=len(texts), language_neutral=self._language_neutral)
+        for embedded, tokens in zip(embedded_texts, token_lists):
             sequence = align_to_tokens(embedded, tokens) if tokens else None
             features.append((sequence, embedded.sentence[None, :].astype(np.float32)))
         return features

@@ -260,3 +260,24 @@ def test_damaged_stored_student_raises_instead_of_swapping(student_copy, model_s
         (directory / "tokenizer.json").unlink()
     with pytest.raises(InvalidConfigException, match="tokenizer.json not found"):
         StudentFeaturizer.load(config, model_storage, resource, execution_context)
+
+
+def test_language_neutral_features_follow_the_config(student_copy, model_storage, execution_context):
+    """null (default): the student's offsets are removed; false: raw vectors; true without offsets: refused."""
+    from rasa_intent_student.language_offsets import drop_student_offsets
+
+    text = "¿qué pedí ayer?"
+    vectors = {}
+    for neutral in (None, False):
+        config = {**StudentFeaturizer.get_default_config(), "model": str(student_copy), "language_neutral": neutral}
+        featurizer = StudentFeaturizer.create(config, model_storage, Resource(f"f-{neutral}"), execution_context)
+        message = Message(data={TEXT: text})
+        featurizer.process([message])
+        vectors[neutral] = message.get_dense_features(TEXT)[1].features[0]
+    encoder = featurizer.encoder
+    assert vectors[None] == pytest.approx(encoder.encode(text), abs=1e-5)
+    assert vectors[False] == pytest.approx(encoder.encode(text, language_neutral=False), abs=1e-5)
+    drop_student_offsets(student_copy)
+    config = {**StudentFeaturizer.get_default_config(), "model": str(student_copy), "language_neutral": True}
+    with pytest.raises(InvalidConfigException, match="has no language offsets"):
+        StudentFeaturizer.create(config, model_storage, Resource("f-true"), execution_context)
