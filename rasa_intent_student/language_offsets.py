@@ -19,7 +19,7 @@ examples, about 240 a language) and stored beside the model
 (``language_offsets.npy``, checksummed in ``student.json`` like the model files).
 """
 from pathlib import Path
-from typing import Callable, Dict, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -113,22 +113,24 @@ class LanguageOffsets:
         return cls(languages, means)
 
 
-def fit_student_offsets(directory: Union[str, Path], languages: Sequence[str] = ()) -> LanguageOffsets:
-    """Fit a student's language offsets on the package's route TRAIN examples, write them beside the model,
-    name them in its ``student.json`` and record their checksum (a student that had checksums keeps them all).
+def fit_student_offsets(directory: Union[str, Path], languages: Sequence[str] = (),
+                        route_dir: Optional[Union[str, Path]] = None) -> LanguageOffsets:
+    """Fit a student's language offsets on route TRAIN examples, write them beside the model, name them in its
+    ``student.json`` and record their checksum (a student that had checksums keeps them all).
 
     Args:
         directory: a student model directory.
         languages: the languages to fit (default: every language the route examples have).
+        route_dir: the route data (default: the package's examples).
     """
     from rasa_intent_student.encoder import StudentEncoder
     from rasa_intent_student.manifest import StudentManifest, seal_student
     from rasa_intent_student.routes import available_languages, check_languages, load_routes
 
     directory = Path(directory)
-    languages = check_languages(languages) if languages else list(available_languages("train"))
+    languages = check_languages(languages) if languages else list(available_languages("train", route_dir))
     encoder = StudentEncoder.load(directory)
-    texts = {lang: [row.text for row in load_routes("train", [lang])] for lang in languages}
+    texts = {lang: [row.text for row in load_routes("train", [lang], route_dir)] for lang in languages}
     offsets = LanguageOffsets.fit(lambda batch: encoder.encode(batch, language_neutral=False), texts)
     offsets.save(directory)
     manifest = StudentManifest.load(directory).replace(language_offsets=tuple(languages))

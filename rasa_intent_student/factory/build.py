@@ -105,7 +105,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
     """Run the pipeline and write the student directory. Returns the metrics written to student.json."""
     from rasa_intent_student.factory.card import make_manifest, write_card
     from rasa_intent_student.language_offsets import fit_student_offsets
-    from rasa_intent_student.manifest import seal_student
+    from rasa_intent_student.manifest import StudentManifest, seal_student
     from rasa_intent_student.routes import available_languages
     from rasa_intent_student.factory.export import (
         attention_shape,
@@ -239,12 +239,12 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
         metrics=metrics,
     )
     manifest.save(staging)
-    write_card(staging, manifest)
     seal_student(staging)  # SHA-256 of model.onnx and tokenizer.json into student.json
-    # Last: the language offsets are fitted with the finished student and sealed beside it.
-    offset_languages = [lang for lang in config.languages if lang in available_languages("train")]
+    # The language offsets are fitted with the finished student and sealed beside it.
+    offset_languages = [lang for lang in config.languages if lang in available_languages("train", config.route_dir)]
     if len(offset_languages) >= 2:
-        fit_student_offsets(staging, offset_languages)
+        fit_student_offsets(staging, offset_languages, config.route_dir)
+    write_card(staging, StudentManifest.load(staging))
     _replace_dir(staging, output)
     logger.info("Student written to %s (%.1f MB) in %.0f s", output, int8_size / 1e6, metrics["build_seconds"])
     return metrics

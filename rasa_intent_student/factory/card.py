@@ -143,6 +143,7 @@ def render_card(manifest: StudentManifest, command: str = "") -> str:
         f"| pooling / normalize / prefix | {m.pooling} / {m.normalize} / `{m.prefix!r}` |",
         f"| max_seq_length | {m.max_seq_length} |",
         f"| quantization | {_quantization(m.quantization, x.get('graph', {}))} |",
+        f"| language offsets | {_offsets(m)} |",
         "",
         "## Sizes",
         "",
@@ -222,6 +223,13 @@ def render_card(manifest: StudentManifest, command: str = "") -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _offsets(manifest: StudentManifest) -> str:
+    if not manifest.language_offsets:
+        return "none: `encode` returns the network's embeddings"
+    return (f"{len(manifest.language_offsets)} languages (`language_offsets.npy`, means of the route TRAIN examples): "
+            "`encode` removes each text's language offset unless `language_neutral=False`")
 
 
 def write_card(directory: Path, manifest: StudentManifest, command: str = "") -> Path:

@@ -74,6 +74,10 @@ def test_build_manifest_and_card_describe_the_student(tiny_build):
     assert f"{metrics['fidelity']['int8_vs_fp32_cosine_mean']:.4f}" in card
     tokenizer = json.loads((config.output / "tokenizer.json").read_text(encoding="utf-8"))
     assert len(tokenizer["model"]["vocab"]) == manifest.vocab_size
+    # Language offsets of the route data's languages, sealed, named in the card; the encoder uses them.
+    assert manifest.language_offsets == tuple(lang for lang in LANGS if (config.route_dir / "train" / f"{lang}.jsonl").is_file())
+    assert manifest.verify_file(config.output / "language_offsets.npy")
+    assert f"{len(manifest.language_offsets)} languages (`language_offsets.npy`" in card
     assert metrics["sizes"]["int8"] == (config.output / "model.onnx").stat().st_size < metrics["sizes"]["fp32"]
 
 
