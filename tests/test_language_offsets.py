@@ -7,7 +7,6 @@ import pytest
 from rasa_intent_student.constants import LANGUAGE_OFFSETS_FILE, LANGUAGES
 from rasa_intent_student.encoder import StudentEncoder
 from rasa_intent_student.errors import IntegrityError, StudentError
-from rasa_intent_student.evaluation.crosslingual import load_memory_facts
 from rasa_intent_student.language_offsets import LanguageOffsets, drop_student_offsets, fit_student_offsets
 from rasa_intent_student.pooling import normalize
 
@@ -32,24 +31,19 @@ def test_removal_by_hand_brings_two_languages_together():
         LanguageOffsets(["en"], np.zeros((1, 16)))
 
 
-def _pairs(encoder, language_neutral):
-    """Top-1 retrieval: each question in another language, asked of all facts stored in English."""
-    facts = load_memory_facts()
-    english = encoder.encode([f["store"]["en"] for f in facts], language_neutral=language_neutral)
-    hits = []
-    for lang in LANGUAGES:
-        if lang != "en":
-            other = encoder.encode([f["ask"][lang] for f in facts], language_neutral=language_neutral)
-            hits.append(np.argmax(other @ english.T, axis=1) == np.arange(len(facts)))
-    return float(np.mean(hits))
+def test_default_student_routes_other_languages_better_without_language_offsets(encoder):
+    """The shipped student: a router trained on the English route examples only, tested on the other 17 languages'
+    dev rows (bench's route_xling), gains from removing the offsets (measured: macro-F1 0.817 raw, 0.878 without),
+    and routing with every language's examples does not lose (0.911, 0.921)."""
+    pytest.importorskip("sklearn")
+    from rasa_intent_student.evaluation.crosslingual import route_protocols
 
-
-def test_default_student_finds_translations_better_without_language_offsets(encoder):
-    """The shipped student: a question in another language finds its fact stored in English more often once
-    offsets are gone (measured: 0.707 raw, 0.721 without offsets, of 1,020 questions)."""
     assert encoder.manifest.language_offsets == LANGUAGES and encoder.language_offsets is not None
-    raw, neutral = _pairs(encoder, False), _pairs(encoder, None)
-    assert neutral >= raw + 0.01, (raw, neutral)
+    raw = route_protocols(lambda texts: encoder.encode(texts, language_neutral=False))
+    neutral = route_protocols(encoder.encode)
+    mean = {name: {p: np.mean(list(s[p].values())) for p in s} for name, s in (("raw", raw), ("neutral", neutral))}
+    assert mean["neutral"]["route_xling"] > mean["raw"]["route_xling"] + 0.03, mean
+    assert mean["neutral"]["route_dev"] > mean["raw"]["route_dev"] - 0.005, mean
     text = "¿qué pedí ayer?"
     sentence = encoder.encode_tokens([text])[0].sentence
     assert sentence == pytest.approx(encoder.encode(text), abs=1e-5)  # one sentence vector, whichever method

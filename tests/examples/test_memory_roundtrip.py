@@ -1,6 +1,6 @@
 """Multilingual store-then-recall through memory_bot's own encoder, SQLite store and search.
 
-18 users, one per language, each store 3 facts of the memory retrieval set in their language; each then asks
+18 users, one per language, each store 3 facts (10 draws) of the memory retrieval set in their language; each then asks
 for every fact in their own language and in English. The answer is the top search hit among *their* facts.
 """
 import random
@@ -12,6 +12,7 @@ from rasa_intent_student.constants import LANGUAGES
 from rasa_intent_student.evaluation.crosslingual import load_memory_facts
 
 FACTS_PER_USER = 3
+DRAWS = 10  # 540 questions of each kind: one question is 0.2 points
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +43,10 @@ def round_trip(memory_encoder, tmp_path, seed: int):
 
 
 def test_multilingual_store_then_recall_round_trip(memory_encoder, tmp_path):
-    scores = [round_trip(memory_encoder, tmp_path, seed) for seed in range(3)]
+    scores = [round_trip(memory_encoder, tmp_path, seed) for seed in range(DRAWS)]
     own, english = np.mean([s["own"] for s in scores]), np.mean([s["en"] for s in scores])
-    print(f"round trip, 18 languages x {FACTS_PER_USER} facts x 3 draws: own language {own:.3f}, English question {english:.3f}")
-    # Measured with the shipped student: own 0.975, English 0.932 (the previous defaults: 0.957 / 0.938, 0.969 / 0.914, 0.920 / 0.833).
-    # The goal for English questions is 0.95; these floors keep what was reached.
-    assert own >= 0.95 and english >= 0.89, (own, english)
+    print(f"round trip, 18 languages x {FACTS_PER_USER} facts x {DRAWS} draws: own language {own:.3f}, English question {english:.3f}")
+    # Measured with the shipped student (10 draws, 540 questions of each kind): own 0.985, English 0.976; with 3 draws
+    # 0.981 / 0.975. Previous defaults, 3 draws: 0.975 / 0.932, 0.957 / 0.938, 0.969 / 0.914, 0.920 / 0.833.
+    # The issue's goal is 0.95 for both.
+    assert own >= 0.95 and english >= 0.95, (own, english)
