@@ -228,21 +228,21 @@ class StudentEncoder:
             batches = list(iter_batch(order, batch_size))
             for batch_idx in progress(batches, show_progress_bar):
                 out[list(batch_idx)] = self._pooled([items[i] for i in batch_idx], prefix)
-        out = self._neutral(out, language_neutral)
-        if self.manifest.normalize if normalize_embeddings is None else normalize_embeddings:
+        unit = self.manifest.normalize if normalize_embeddings is None else normalize_embeddings
+        if self._wants_neutral(language_neutral):
+            out = self.language_offsets.remove(out, keep_length=not unit)  # unit rows when asked: one pass
+        elif unit:
             out = normalize(out, copy=False)  # `out` is this call's own array
         return out[0] if single else out
 
-    def _neutral(self, vectors: np.ndarray, language_neutral: Optional[bool]) -> np.ndarray:
-        """``vectors`` without their language offsets when asked (None: when the student has them)."""
+    def _wants_neutral(self, language_neutral: Optional[bool]) -> bool:
+        """Whether to remove language offsets (None: when the student has them); True without offsets raises."""
         if language_neutral is None:
-            language_neutral = self.language_offsets is not None
-        if not language_neutral:
-            return vectors
-        if self.language_offsets is None:
+            return self.language_offsets is not None
+        if language_neutral and self.language_offsets is None:
             raise StudentError(f"language_neutral=True, but {self.model_dir} has no language offsets. Fit them with "
                                f"`rasa-intent-student language-offsets {self.model_dir}`, or pass language_neutral=None.")
-        return self.language_offsets.remove(vectors)
+        return bool(language_neutral)
 
     def encode_tokens(
         self,
@@ -264,8 +264,10 @@ class StudentEncoder:
         results: List[TokenEmbeddings] = []
         for batch in iter_batch(items, batch_size):
             encodings, mask, (tokens,) = self._run(batch, [TOKEN_OUTPUT], prefix)
-            sentences = self._neutral(self._pool(tokens, mask), language_neutral)
-            if self.manifest.normalize:
+            sentences = self._pool(tokens, mask)
+            if self._wants_neutral(language_neutral):
+                sentences = self.language_offsets.remove(sentences, keep_length=not self.manifest.normalize)
+            elif self.manifest.normalize:
                 sentences = normalize(sentences, copy=False)
             for row, (text, encoding) in enumerate(zip(batch, encodings)):
                 keep, offsets = content_tokens(encoding, mask[row], text, len(prefix))

@@ -53,7 +53,11 @@ class LanguageOffsets:
         self.temperature = float(temperature)
         self.global_mean = means.mean(axis=0)
         self.offsets = means - self.global_mean  # (L, dim): what each language adds
-        self._directions = normalize(self.offsets)
+        directions = normalize(self.offsets)
+        # For _weights: every direction and the global mean in one matrix, and their constant parts.
+        self._projection = np.ascontiguousarray(np.vstack([directions, self.global_mean[None]]).T)  # (dim, L + 1)
+        self._global_dirs = directions @ self.global_mean  # (L,)
+        self._global_sq = float(self.global_mean @ self.global_mean)
 
     @property
     def dim(self) -> int:
@@ -69,15 +73,27 @@ class LanguageOffsets:
         means = np.stack([normalize(encode(list(texts_by_language[lang]))).mean(axis=0) for lang in languages])
         return cls(languages, means, **kwargs)
 
-    def weights(self, vectors: np.ndarray) -> np.ndarray:
-        """(n, L): how much each vector looks like each language (rows sum to 1)."""
-        scores = normalize(normalize(vectors) - self.global_mean) @ self._directions.T / self.temperature
+    def _weights(self, unit: np.ndarray) -> np.ndarray:
+        """(n, L) softmax weights of unit rows: cosines of ``unit - global_mean`` with the language directions.
+
+        Expanded so that one (n, L + 1) product does it: ``(u - g) . d = u . d - g . d`` and
+        ``|u - g|^2 = 1 - 2 u . g + |g|^2`` (a single utterance is what has to be fast).
+        """
+        products = unit @ self._projection  # (n, L + 1): u . d for every direction, then u . g
+        lengths = np.sqrt(np.maximum(1.0 - 2.0 * products[:, -1:] + self._global_sq, 1e-12))
+        scores = (products[:, :-1] - self._global_dirs) / (lengths * self.temperature)
         scores -= scores.max(axis=1, keepdims=True)
         np.exp(scores, out=scores)
-        return scores / scores.sum(axis=1, keepdims=True)
+        scores /= scores.sum(axis=1, keepdims=True)
+        return scores
 
-    def remove(self, vectors: np.ndarray) -> np.ndarray:
-        """``vectors`` (n, dim) with their language offset removed; each keeps its length (unit stays unit).
+    def weights(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, L): how much each vector looks like each language (rows sum to 1)."""
+        return self._weights(normalize(vectors))
+
+    def remove(self, vectors: np.ndarray, keep_length: bool = True) -> np.ndarray:
+        """``vectors`` (n, dim) with their language offset removed, each keeping its length (``keep_length``)
+        or unit length.
 
         Returns:
             a new float32 array of the same shape.
@@ -87,9 +103,13 @@ class LanguageOffsets:
             raise StudentError(f"Expected vectors of shape (n, {self.dim}); got {vectors.shape}.")
         if not len(vectors):
             return vectors.copy()
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        neutral = normalize(normalize(vectors) - self.weights(vectors) @ self.offsets)
-        return (neutral * norms).astype(np.float32)
+        lengths = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
+        unit = vectors / np.maximum(lengths, 1e-12)
+        neutral = unit - self._weights(unit) @ self.offsets
+        neutral /= np.maximum(np.sqrt(np.einsum("ij,ij->i", neutral, neutral))[:, None], 1e-12)
+        if keep_length:
+            neutral *= lengths
+        return neutral.astype(np.float32, copy=False)
 
     def save(self, directory: Union[str, Path]) -> Path:
         """Write the means as ``language_offsets.npy`` (float32, no pickle); the manifest names the languages."""
