@@ -56,8 +56,8 @@ test-fast: setup
 
 # The shipped default: the distilled 2-layer student (its layers are 0 and 1 of the distilled model, which are
 # the teacher's 0 and 11) through the factory (fused INT8 graph), then its card gets the benchmark results.
-# On the 2-core reference CPU: distill about 70 min (teacher targets about 5 + token states about 7, 12,000 steps at 3.3-4.3 steps/s), build
-# about 2 min, model-card about 10 min.
+# On the 2-core reference CPU: distill 65-90 min (teacher targets and token states about 10, 12,000 steps at 2.6-3.7 steps/s
+# depending on what else runs), build (with the language offsets) about 1 min, model-card 3-10 min: 70-100 min in all.
 # `reference` runs after the build: its FP32 student is the graph this build quantized (in its work dir).
 model: distill model-pruned
 	$(FACTORY)/bin/rasa-intent-student build --teacher $(DISTILL_DIR)/student-st --layers 0 1 \
@@ -77,7 +77,7 @@ model-card: $(VENV)/.installed $(FACTORY)/.installed
 model-pruned: $(FACTORY)/.installed
 	test -f $(PRUNED_DIR)/model.onnx || $(FACTORY)/bin/rasa-intent-student build --teacher e5-small-offline --output $(PRUNED_DIR)
 
-# About 70 minutes on 2 cores: corpus and translation pairs, teacher embeddings and token states (cached), 12,000 steps;
+# 65-90 minutes on 2 cores: corpus and translation pairs, teacher embeddings and token states (cached), 12,000 steps;
 # interrupted runs continue with `rasa-intent-student distill --output $(DISTILL_DIR) --resume`.
 distill: $(FACTORY)/.installed
 	$(FACTORY)/bin/rasa-intent-student distill --output $(DISTILL_DIR)
