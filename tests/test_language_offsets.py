@@ -25,6 +25,11 @@ def test_removal_by_hand_brings_two_languages_together():
     assert offsets.weights(texts["de"])[:, 1].min() > 0.99  # each text is recognised as its language
     assert offsets.remove(3 * texts["en"][:2]) == pytest.approx(3 * en[:2], abs=1e-5)  # length is kept
     assert offsets.remove(np.zeros((0, 16), np.float32)).shape == (0, 16)
+    # One row takes the 1-D latency path: the same result as in a batch, with and without its length.
+    for keep in (True, False):
+        batch = offsets.remove(3 * texts["de"][:4], keep_length=keep)
+        alone = np.vstack([offsets.remove(3 * texts["de"][i:i + 1], keep_length=keep) for i in range(4)])
+        assert alone == pytest.approx(batch, abs=1e-5)
     with pytest.raises(StudentError, match=r"shape \(n, 16\)"):
         offsets.remove(np.zeros((2, 8)))
     with pytest.raises(StudentError, match="at least two languages"):
