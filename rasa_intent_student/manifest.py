@@ -4,7 +4,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from rasa_intent_student.constants import (
     DEFAULT_MAX_SEQ_LENGTH,
@@ -14,6 +14,8 @@ from rasa_intent_student.constants import (
     MANIFEST_FILE,
     MODEL_FILE,
     POOLING_MODES,
+    STUDENT_FILES,
+    STUDENT_OPTIONAL_FILES,
     QUANTIZATION_MODES,
     TOKENIZER_FILE,
 )
@@ -173,10 +175,16 @@ def file_sha256(path: Union[str, Path]) -> str:
     return digest.hexdigest()
 
 
+def student_files(directory: Union[str, Path]) -> List[Path]:
+    """The files that make up the student in ``directory``: the required ones, then the optional ones it has."""
+    directory = Path(directory)
+    return [directory / name for name in STUDENT_FILES] + [
+        directory / name for name in STUDENT_OPTIONAL_FILES if (directory / name).is_file()]
+
+
 def student_checksums(directory: Union[str, Path]) -> Dict[str, str]:
-    """SHA-256 of each of ``CHECKSUMMED_FILES`` in ``directory`` (the optional language offsets when present)."""
-    return {name: file_sha256(Path(directory) / name) for name in CHECKSUMMED_FILES
-            if name != LANGUAGE_OFFSETS_FILE or (Path(directory) / name).is_file()}
+    """SHA-256 of each of ``CHECKSUMMED_FILES`` in ``directory`` (the optional ones when present)."""
+    return {path.name: file_sha256(path) for path in student_files(directory) if path.name in CHECKSUMMED_FILES}
 
 
 def seal_student(directory: Union[str, Path]) -> StudentManifest:

@@ -2,7 +2,7 @@
 import hashlib
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from rasa.shared.exceptions import InvalidConfigException
 
@@ -13,10 +13,9 @@ from rasa_intent_student.constants import (
     CONFIG_THREADS,
     DEFAULT_MODEL_DIR,
     MAX_SEQ_LENGTH_LIMIT,
-    STUDENT_FILES,
-    STUDENT_OPTIONAL_FILES,
 )
 from rasa_intent_student.encoder import StudentEncoder, check_model_dir
+from rasa_intent_student.manifest import student_files
 
 # (path, size, mtime_ns) of every file -> digest; Rasa fingerprints each node separately.
 _DIGESTS: Dict[Tuple[Any, ...], str] = {}
@@ -87,12 +86,6 @@ def load_encoder(component: str, directory: Path, config: Dict[str, Any]) -> Stu
             f"tokens ({directory}); use a value in [3, {limit}] or null."
         )
     return encoder
-
-
-def student_files(directory: Path) -> List[Path]:
-    """The files that make up the student in ``directory``: the required ones, and the optional ones it has."""
-    return [directory / name for name in STUDENT_FILES] + [
-        directory / name for name in STUDENT_OPTIONAL_FILES if (directory / name).is_file()]
 
 
 def student_fingerprint(directory: Path) -> str:

@@ -13,15 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rasa_intent_student.constants import (
-    LANGUAGE_OFFSETS_FILE,
-    MANIFEST_FILE,
-    MODEL_FILE,
-    QUALITY_MAX_PER_INTENT,
-    QUALITY_SEEDS,
-    QUALITY_SHOTS,
-    TOKENIZER_FILE,
-)
+from rasa_intent_student.constants import QUALITY_MAX_PER_INTENT, QUALITY_SEEDS, QUALITY_SHOTS
 from rasa_intent_student.evaluation.peers import ModelSource
 from rasa_intent_student.evaluation.router import LogisticRouter
 from rasa_intent_student.errors import StudentError
@@ -82,12 +74,12 @@ def few_shot_accuracy(embeddings: np.ndarray, labels: Sequence[str], shots: int,
 def model_fingerprint(model_dir: Path) -> str:
     """Changes when a student file changes (path, size, mtime), without hashing 100 MB: model, tokenizer, and
     manifest and language offsets (which change what ``encode`` returns)."""
+    from rasa_intent_student.manifest import student_files
+
     parts = [str(model_dir.resolve())]
-    for name in (MODEL_FILE, TOKENIZER_FILE, MANIFEST_FILE, LANGUAGE_OFFSETS_FILE):
-        if name == LANGUAGE_OFFSETS_FILE and not (model_dir / name).is_file():
-            continue
-        stat = (model_dir / name).stat()
-        parts.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
+    for path in student_files(model_dir):
+        stat = path.stat()
+        parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
 
