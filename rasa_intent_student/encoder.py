@@ -229,13 +229,17 @@ class StudentEncoder:
             for batch_idx in progress(batches, show_progress_bar):
                 out[list(batch_idx)] = self._pooled([items[i] for i in batch_idx], prefix)
         unit = self.manifest.normalize if normalize_embeddings is None else normalize_embeddings
-        if self._wants_neutral(language_neutral):
-            out = self.language_offsets.remove(out, keep_length=not unit)  # unit rows when asked: one pass
-        elif unit:
-            out = normalize(out, copy=False)  # `out` is this call's own array
+        out = self._finish(out, unit, language_neutral)
         return out[0] if single else out
 
-    def _wants_neutral(self, language_neutral: Optional[bool]) -> bool:
+    def _finish(self, pooled: np.ndarray, unit: bool, language_neutral: Optional[bool]) -> np.ndarray:
+        """Pooled sentence vectors (this call's own array) without their language offsets when asked, unit rows
+        when ``unit``: one pass either way."""
+        if self.wants_language_neutral(language_neutral):
+            return self.language_offsets.remove(pooled, keep_length=not unit)
+        return normalize(pooled, copy=False) if unit else pooled
+
+    def wants_language_neutral(self, language_neutral: Optional[bool]) -> bool:
         """Whether to remove language offsets (None: when the student has them); True without offsets raises."""
         if language_neutral is None:
             return self.language_offsets is not None
@@ -264,11 +268,7 @@ class StudentEncoder:
         results: List[TokenEmbeddings] = []
         for batch in iter_batch(items, batch_size):
             encodings, mask, (tokens,) = self._run(batch, [TOKEN_OUTPUT], prefix)
-            sentences = self._pool(tokens, mask)
-            if self._wants_neutral(language_neutral):
-                sentences = self.language_offsets.remove(sentences, keep_length=not self.manifest.normalize)
-            elif self.manifest.normalize:
-                sentences = normalize(sentences, copy=False)
+            sentences = self._finish(self._pool(tokens, mask), self.manifest.normalize, language_neutral)
             for row, (text, encoding) in enumerate(zip(batch, encodings)):
                 keep, offsets = content_tokens(encoding, mask[row], text, len(prefix))
                 vectors = tokens[row, keep].astype(np.float32) if keep else np.zeros((0, self.dim), np.float32)

@@ -39,6 +39,7 @@ from rasa_intent_student.constants import (
     DEFAULT_FEATURIZER_THREADS,
 )
 from rasa_intent_student.encoder import StudentEncoder
+from rasa_intent_student.errors import StudentError
 from rasa_intent_student.manifest import seal_student
 from rasa_intent_student.tokens import TokenEmbeddings
 
@@ -163,11 +164,10 @@ class StudentFeaturizer(DenseFeaturizer, GraphComponent):
         self._graph_schema = graph_schema
         self.encoder: StudentEncoder = load_encoder(self.__class__.__name__, model_dir, self._config)
         self._language_neutral: Optional[bool] = self._config.get(CONFIG_LANGUAGE_NEUTRAL)
-        if self._language_neutral and self.encoder.language_offsets is None:
-            raise InvalidConfigException(
-                f"{self.__class__.__name__}: {CONFIG_LANGUAGE_NEUTRAL}=true, but the student in {model_dir} has no "
-                f"language offsets. Fit them with `rasa-intent-student language-offsets {model_dir}`, or set it to null."
-            )
+        try:
+            self.encoder.wants_language_neutral(self._language_neutral)  # true without offsets: refused now, not per message
+        except StudentError as e:
+            raise InvalidConfigException(f"{self.__class__.__name__}: {CONFIG_LANGUAGE_NEUTRAL}: {e}") from e
 
     @classmethod
     def create(
