@@ -20,6 +20,7 @@ from rasa_intent_student.factory.distill import (  # noqa: E402
     teacher_targets,
     tokenize,
 )
+from rasa_intent_student.factory.distill.loop import load_checkpoint  # noqa: E402
 from rasa_intent_student.factory.distill_card import describe_results, load_bench_protocols, load_bench_quality  # noqa: E402
 from rasa_intent_student.factory.teacher import load_teacher  # noqa: E402
 from rasa_intent_student.manifest import StudentManifest  # noqa: E402
@@ -98,12 +99,12 @@ def test_resume_continues_at_the_right_step_with_the_same_weights(tiny_teachers,
     part = tiny_config(tiny_teachers["xlmr"], route_dir, tmp_path / "part")
     first = distill(part, stop_at_step=3)
     assert first["step"] == 3
-    assert torch.load(tmp_path / "part" / CHECKPOINT_FILE, weights_only=False)["step"] == 3
+    assert load_checkpoint(tmp_path / "part" / CHECKPOINT_FILE)["step"] == 3
     # A wrong config is ignored on resume: the checkpoint's own config wins.
     resumed = distill(tiny_config(tiny_teachers["xlmr"], route_dir, tmp_path / "part", lr=1.0), resume=True)
     assert resumed["step"] == 6 and resumed["config"]["lr"] == part.lr
-    a = torch.load(tmp_path / "whole" / CHECKPOINT_FILE, weights_only=False)["model"]
-    b = torch.load(tmp_path / "part" / CHECKPOINT_FILE, weights_only=False)["model"]
+    a = load_checkpoint(tmp_path / "whole" / CHECKPOINT_FILE)["model"]
+    b = load_checkpoint(tmp_path / "part" / CHECKPOINT_FILE)["model"]
     assert sorted(a) == sorted(b) and any("layer.1." in name for name in a)
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6)

@@ -30,6 +30,13 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def load_checkpoint(path: Any) -> Dict[str, Any]:
+    """A run's checkpoint (weights, optimizer, history), read as tensors and plain values only: no pickled code runs."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def make_student(teacher_model: Any, layers: Sequence[int], trainable_tokens: Sequence[int] = ()) -> Any:
     """A copy of the teacher with only ``layers``; word embeddings frozen, the rest trainable.
 

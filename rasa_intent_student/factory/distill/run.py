@@ -11,7 +11,7 @@ from rasa_intent_student.factory.corpus import save_corpus
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import build_training_set
 from rasa_intent_student.factory.distill.embeddings import delta_tokens, frequent_tokens, merge_delta
-from rasa_intent_student.factory.distill.loop import make_student, resolve_device, train, trainable_state
+from rasa_intent_student.factory.distill.loop import load_checkpoint, make_student, resolve_device, train, trainable_state
 from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, tokenize
 from rasa_intent_student.errors import StudentError
 
@@ -59,7 +59,7 @@ def distill(
     if resume:
         if not ckpt_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint {ckpt_path}. Run without --resume to start, or pass its --output.")
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(ckpt_path)
         config = DistillConfig.from_dict({**checkpoint["config"], "output": str(out)})
     config.check()
     out.mkdir(parents=True, exist_ok=True)
@@ -88,7 +88,7 @@ def distill(
     student = make_student(teacher.model, config.layers, frequent_tokens(ids, config.embedding_min_count) if config.embedding_lr > 0 else ())
     first_stage = None
     if config.init_from:
-        earlier = torch.load(config.init_from, map_location="cpu", weights_only=False)
+        earlier = load_checkpoint(config.init_from)
         first_stage = {"steps": earlier["step"], "config": earlier["config"]}
         if checkpoint is None:
             student.load_state_dict(earlier["model"], strict=False)
