@@ -10,7 +10,11 @@ using Knowledge Distillation"). Sources, each with its licence:
   and ``tasks`` (do something now), ``history`` and ``recall`` (questions about
   the user's own data), ``notes`` (facts to keep), ``chat`` and ``smalltalk``,
   ``everyday`` and ``everyday2``, ``knowledge`` (general questions) and
-  ``support`` (customer service).
+  ``support`` (customer service); then ``smarthome`` and ``media`` (spoken
+  device, music, timer and list commands), ``aboutme`` and ``askback``
+  (personal facts told, and asked for again in other words), ``info``
+  (questions of fact), ``errands`` (travel, food, shopping), ``work`` and
+  ``feelings`` (reactions and chat that ask for nothing).
 * ``django``: Django's interface strings (``msgid``) and their translations
   (``msgstr``) from the ``.po`` catalogs in the installed wheel (BSD-3-Clause).
 
