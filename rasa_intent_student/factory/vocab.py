@@ -33,6 +33,11 @@ SCRIPT_RANGES: Dict[str, Tuple[Tuple[int, int], ...]] = {
 # words are glued back together before tokenizing (pieces then lack the "▁").
 NO_SPACE_LANGUAGES = ("ja", "zh", "th")
 WORDS_PER_LANGUAGE = 50000
+# How often a dialogue piece must occur in the messages (all 18 languages) to be kept ahead of the frequency lists.
+# The default recipe's 1,320 messages have 23k pieces: all are kept, and general words fill the rest. With the 960
+# staged messages too (parallel.NEXT_DIALOGUE_DIR) there are 45k, which left no room for general words, and in-language
+# few-shot intents fell (0.797 vs 0.803 with 3 here, artifacts/results/bench-d3v.txt): a larger set needs 3.
+DIALOGUE_MIN_COUNT = 1
 HELD_OUT_EVERY = 10  # every 10th frequency-list word is held out to measure the unk rate
 METASPACE = "\u2581"
 
@@ -107,13 +112,14 @@ def whole_script_pieces(vocab: Sequence[Tuple[str, float]], script: str) -> Set[
 LANGUAGE_SCRIPT = {"th": "thai"}
 
 
-def dialogue_pieces(tokenizer, languages: Sequence[str]) -> List[int]:
-    """The pieces of the parallel dialogue messages (factory/data/parallel) in ``languages`` and English, most used first."""
+def dialogue_pieces(tokenizer, languages: Sequence[str], min_count: int = DIALOGUE_MIN_COUNT) -> List[int]:
+    """The pieces of the parallel dialogue messages (factory/data/parallel) in ``languages`` and English seen at least
+    ``min_count`` times, most used first."""
     from rasa_intent_student.factory.parallel import dialogue_pairs
 
     pairs = dialogue_pairs(languages)
     texts = sorted({p.text for p in pairs} | {p.source for p in pairs})
-    return [i for i, _ in _count_pieces(tokenizer, texts).most_common()]
+    return [i for i, count in _count_pieces(tokenizer, texts).most_common() if count >= min_count]
 
 
 def choose_pieces(

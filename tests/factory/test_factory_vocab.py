@@ -5,7 +5,9 @@ import pytest
 from rasa_intent_student.factory.prune import prune_tokenizer_json
 from rasa_intent_student.factory.vocab import (
     as_texts,
+    _count_pieces,
     choose_pieces,
+    dialogue_pieces,
     in_scripts,
     split_words,
     unk_rates,
@@ -48,6 +50,19 @@ def test_choose_pieces_keeps_specials_route_pieces_and_hits_the_target(tiny_teac
         assert set(tokenizer.encode(text, add_special_tokens=False).ids) <= set(keep), text
     with pytest.raises(ValueError, match="vocab-size"):
         choose_pieces(path, 10, ("en",), route_dir, words_per_language=500)
+
+
+def test_dialogue_pieces_keep_only_pieces_seen_min_count_times(tiny_teachers):
+    from tokenizers import Tokenizer
+
+    from rasa_intent_student.factory.parallel import dialogue_pairs
+
+    tokenizer = Tokenizer.from_file(str(tiny_teachers["bert"] / "tokenizer.json"))
+    pairs = dialogue_pairs(("en", "de"))
+    counts = _count_pieces(tokenizer, sorted({p.text for p in pairs} | {p.source for p in pairs}))
+    every, common = dialogue_pieces(tokenizer, ("en", "de"), min_count=1), dialogue_pieces(tokenizer, ("en", "de"), min_count=3)
+    assert set(every) == set(counts)
+    assert common == [i for i in every if counts[i] >= 3] and 0 < len(common) < len(every)
 
 
 def test_unk_rates_are_measured_on_dev_or_held_out_words(tiny_teachers, route_dir, tmp_path):

@@ -8,7 +8,7 @@ from rasa_intent_student.constants import LANGUAGES
 from rasa_intent_student.factory.corpus import CorpusConfig, django_root, fold
 from rasa_intent_student.evaluation.crosslingual import memory_texts
 from rasa_intent_student.factory.distill.data import build_training_set
-from rasa_intent_student.factory.parallel import PARALLEL_DATA_DIR, ParallelPair, dialogue_pairs, django_pairs, drop_banned
+from rasa_intent_student.factory.parallel import NEXT_DIALOGUE_DIR, PARALLEL_DATA_DIR, ParallelPair, dialogue_pairs, django_pairs, drop_banned
 
 pytestmark = pytest.mark.factory
 
@@ -17,10 +17,11 @@ SCRIPTS = {"ko": "[\u3131-\u318e\uac00-\ud7a3]", "ja": "[\u3040-\u30ff\u4e00-\u9
            "ar": "[\u0600-\u06ff]", "hi": "[\u0900-\u097f]", "th": "[\u0e00-\u0e7f]"}
 
 
-def test_dialogue_pairs_cover_every_language_in_its_script():
-    pairs = dialogue_pairs(LANGUAGES)
-    rows = sum(1 for path in PARALLEL_DATA_DIR.glob("dialogue-*.jsonl") for line in path.open(encoding="utf-8") if line.strip())
-    assert rows >= 2280 and len({p.source for p in pairs}) >= 0.95 * rows
+@pytest.mark.parametrize("directory, least", [(PARALLEL_DATA_DIR, 1320), (NEXT_DIALOGUE_DIR, 960)], ids=["recipe", "next"])
+def test_dialogue_pairs_cover_every_language_in_its_script(directory, least):
+    pairs = dialogue_pairs(LANGUAGES, directory)
+    rows = sum(1 for path in directory.glob("dialogue-*.jsonl") for line in path.open(encoding="utf-8") if line.strip())
+    assert rows >= least and len({p.source for p in pairs}) >= 0.95 * rows
     assert len(pairs) == 17 * rows  # every source translated into the 17 other languages
     for lang, script in SCRIPTS.items():
         texts = [p.text for p in pairs if p.lang == lang]
@@ -47,7 +48,7 @@ def test_translation_rows_point_at_their_english_source(route_dir):
                           django_pairs_per_language=20)
     data = build_training_set(config)
     translated = data.translation_rows(("dialogue", "django"))
-    assert translated.sum() > 4400  # 2,280 dialogue sources x 2 languages (less the evaluation texts), plus Django pairs
+    assert translated.sum() > 2500  # 1,320 dialogue sources x 2 languages (less the evaluation texts), plus Django pairs
     for i in np.nonzero(translated)[0][:200]:
         source = data.rows[data.source_index[i]]
         assert source.lang == "en" and data.rows[i].lang in ("de", "th")
