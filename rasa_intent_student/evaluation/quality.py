@@ -17,6 +17,7 @@ from rasa_intent_student.constants import QUALITY_MAX_PER_INTENT, QUALITY_SEEDS,
 from rasa_intent_student.evaluation.peers import ModelSource
 from rasa_intent_student.evaluation.router import LogisticRouter
 from rasa_intent_student.errors import StudentError
+from rasa_intent_student.manifest import student_files
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,6 @@ def few_shot_accuracy(embeddings: np.ndarray, labels: Sequence[str], shots: int,
 def model_fingerprint(model_dir: Path) -> str:
     """Changes when a student file changes (path, size, mtime), without hashing 100 MB: model, tokenizer, and
     manifest and language offsets (which change what ``encode`` returns)."""
-    from rasa_intent_student.manifest import student_files
-
     parts = [str(model_dir.resolve())]
     for path in student_files(model_dir):
         stat = path.stat()

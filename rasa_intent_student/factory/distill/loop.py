@@ -4,7 +4,7 @@ import logging
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -30,7 +30,7 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def load_checkpoint(path: Any) -> Dict[str, Any]:
+def load_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
     """A run's checkpoint (weights, optimizer, history), read as tensors and plain values only: no pickled code runs."""
     import torch
 
