@@ -13,6 +13,7 @@ from rasa_intent_student.constants import (
     DEFAULT_LAYERS_KEPT,
     DEFAULT_MAX_SEQ_LENGTH,
     DEFAULT_VOCAB_SIZE,
+    DIALOGUE_MIN_COUNT,
     E5_OFFLINE_TEACHER,
     FACTORY_WORK_DIR,
     INT8_COSINE_FLOOR,
@@ -23,7 +24,7 @@ from rasa_intent_student.constants import (
     TOKENIZER_FILE,
 )
 from rasa_intent_student.errors import StudentError
-from rasa_intent_student.factory.build_record import default_command, record_distillation
+from rasa_intent_student.factory.build_record import default_command, dialogue_sources, record_distillation
 from rasa_intent_student.machine import describe_machine
 from rasa_intent_student.factory.e5_offline import E5_WEIGHTS_NOTE
 from rasa_intent_student.factory.graph_report import compare_graphs, node_count, record_int8_graph
@@ -51,6 +52,8 @@ class BuildConfig:
         languages: languages the vocabulary is pruned for.
         work_dir: scratch space: teacher rebuild, FP32 ONNX, FP32 sentence-transformers student.
         route_dir: route data (train split chooses pieces, dev split measures unk rate and fidelity).
+        dialogue_min_count: occurrences a dialogue-message piece needs to be kept ahead of the frequency lists
+            (the messages of the parallel sources the student was distilled on, ``build_record.dialogue_sources``).
         max_seq_length: written to student.json.
         prefix: override of the teacher's prompt prefix.
         cosine_floor: minimum mean INT8-vs-FP32 cosine; the build fails below it.
@@ -72,6 +75,7 @@ class BuildConfig:
     languages: Tuple[str, ...] = LANGUAGES
     work_dir: Path = FACTORY_WORK_DIR
     route_dir: Optional[Path] = ROUTE_DATA_DIR
+    dialogue_min_count: int = DIALOGUE_MIN_COUNT
     max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH
     prefix: Optional[str] = None
     cosine_floor: float = INT8_COSINE_FLOOR
@@ -125,6 +129,8 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
 
     if config.quantization not in QUANT_MODES:
         raise StudentError(f"Unknown quantization mode {config.quantization!r}. Valid modes: {list(QUANT_MODES)}.")
+    if config.dialogue_min_count < 1:
+        raise StudentError(f"dialogue_min_count={config.dialogue_min_count} must be >= 1 (occurrences in the dialogue messages).")
     start = time.time()
     output, work = Path(config.output), Path(config.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -142,7 +148,8 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
     vocab_report: Dict[str, Any] = {}
     if config.vocab_size and config.vocab_size < n_pieces:
         keep, vocab_report = choose_pieces(
-            teacher.tokenizer_path, config.vocab_size, config.languages, config.route_dir, prefix, config.words_per_language
+            teacher.tokenizer_path, config.vocab_size, config.languages, config.route_dir, prefix, config.words_per_language,
+            dialogue_sources(Path(teacher.directory)), config.dialogue_min_count,
         )
     else:  # keep every piece; rows past the tokenizer's pieces are never looked up
         keep = list(range(n_pieces))

@@ -10,14 +10,15 @@ using Knowledge Distillation"). Sources, each with its licence:
   and ``tasks`` (do something now), ``history`` and ``recall`` (questions about
   the user's own data), ``notes`` (facts to keep), ``chat`` and ``smalltalk``,
   ``everyday`` and ``everyday2``, ``knowledge`` (general questions) and
-  ``support`` (customer service). ``next/`` holds 960 more messages in the same
-  form, staged for the next default and not in this one's recipe
-  (``NEXT_DIALOGUE_DIR``): ``smarthome`` and ``media`` (spoken device, music,
-  timer and list commands), ``aboutme`` and ``askback`` (personal facts told,
+  ``support`` (customer service).
+* ``dialogue-next``: 960 more messages in the same form in ``next/``
+  (``NEXT_DIALOGUE_DIR``), not in the default recipe's sources: ``smarthome`` and
+  ``media`` (spoken device, music, timer and list commands), ``aboutme`` and ``askback`` (personal facts told,
   and asked for again in other words), ``info`` (questions of fact),
   ``errands`` (travel, food, shopping), ``work`` and ``feelings`` (chat that
-  asks for nothing). A student distilled with them gained cross-lingually and
-  lost a little in-language (README, Distillation), so it is not the default.
+  asks for nothing). Their pairs count as ``dialogue`` for the translation
+  target (``xling_sources``). A student distilled with them gained
+  cross-lingually and lost a little in-language (README, Distillation).
 * ``django``: Django's interface strings (``msgid``) and their translations
   (``msgstr``) from the ``.po`` catalogs in the installed wheel (BSD-3-Clause).
 
@@ -34,7 +35,8 @@ from rasa_intent_student.errors import StudentError
 
 PARALLEL_DATA_DIR = Path(__file__).resolve().parent / "data" / "parallel"
 NEXT_DIALOGUE_DIR = PARALLEL_DATA_DIR / "next"  # staged messages: the default recipe's glob does not reach them
-PARALLEL_SOURCES = ("dialogue", "django")
+PARALLEL_SOURCES = ("dialogue", "dialogue-next", "django")
+DIALOGUE_DIRS = {"dialogue": PARALLEL_DATA_DIR, "dialogue-next": NEXT_DIALOGUE_DIR}
 # The dialogue files key Indonesian as "in": "id" is the row id.
 DIALOGUE_KEYS = {lang: ("in" if lang == "id" else lang) for lang in LANGUAGES}
 
@@ -48,10 +50,19 @@ class ParallelPair(NamedTuple):
     origin: str
 
 
-def dialogue_pairs(languages: Sequence[str], directory: Path = PARALLEL_DATA_DIR) -> List[ParallelPair]:
-    """Every (English, translation) pair of the dialogue files, for the non-English ``languages``."""
+def dialogue_dirs(sources: Iterable[str]) -> List[Path]:
+    """The folders of the dialogue ``sources`` (``dialogue``, ``dialogue-next``) among ``sources``."""
+    return [DIALOGUE_DIRS[s] for s in sources if s in DIALOGUE_DIRS]
+
+
+def dialogue_pairs(languages: Sequence[str], directories: Sequence[Path] = (PARALLEL_DATA_DIR,)) -> List[ParallelPair]:
+    """Every (English, translation) pair of the dialogue files in ``directories``, for the non-English ``languages``.
+
+    Files are read in name order across the folders, so a corpus is the same whichever folder a file sits in.
+    """
     pairs: List[ParallelPair] = []
-    for path in sorted(Path(directory).glob("dialogue-*.jsonl")):
+    files = sorted((path for d in directories for path in Path(d).glob("dialogue-*.jsonl")), key=lambda path: path.name)
+    for path in files:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from rasa_intent_student.constants import LANGUAGES
+from rasa_intent_student.constants import DIALOGUE_MIN_COUNT, LANGUAGES
 from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
@@ -33,11 +33,6 @@ SCRIPT_RANGES: Dict[str, Tuple[Tuple[int, int], ...]] = {
 # words are glued back together before tokenizing (pieces then lack the "▁").
 NO_SPACE_LANGUAGES = ("ja", "zh", "th")
 WORDS_PER_LANGUAGE = 50000
-# How often a dialogue piece must occur in the messages (all 18 languages) to be kept ahead of the frequency lists.
-# The default recipe's 1,320 messages have 23k pieces: all are kept, and general words fill the rest. With the 960
-# staged messages too (parallel.NEXT_DIALOGUE_DIR) there are 45k, which left no room for general words, and in-language
-# few-shot intents fell (0.797 vs 0.803 with 3 here, artifacts/results/bench-d3v.txt): a larger set needs 3.
-DIALOGUE_MIN_COUNT = 1
 HELD_OUT_EVERY = 10  # every 10th frequency-list word is held out to measure the unk rate
 METASPACE = "\u2581"
 
@@ -112,12 +107,14 @@ def whole_script_pieces(vocab: Sequence[Tuple[str, float]], script: str) -> Set[
 LANGUAGE_SCRIPT = {"th": "thai"}
 
 
-def dialogue_pieces(tokenizer, languages: Sequence[str], min_count: int = DIALOGUE_MIN_COUNT) -> List[int]:
-    """The pieces of the parallel dialogue messages (factory/data/parallel) in ``languages`` and English seen at least
-    ``min_count`` times, most used first."""
-    from rasa_intent_student.factory.parallel import dialogue_pairs
+def dialogue_pieces(
+    tokenizer, languages: Sequence[str], min_count: int = DIALOGUE_MIN_COUNT, sources: Sequence[str] = ("dialogue",)
+) -> List[int]:
+    """The pieces of the parallel dialogue messages of ``sources`` (``factory.parallel``) in ``languages`` and English
+    seen at least ``min_count`` times, most used first."""
+    from rasa_intent_student.factory.parallel import dialogue_dirs, dialogue_pairs
 
-    pairs = dialogue_pairs(languages)
+    pairs = dialogue_pairs(languages, dialogue_dirs(sources))
     texts = sorted({p.text for p in pairs} | {p.source for p in pairs})
     return [i for i, count in _count_pieces(tokenizer, texts).most_common() if count >= min_count]
 
@@ -129,8 +126,13 @@ def choose_pieces(
     route_dir: Optional[Path] = None,
     prefix: str = "",
     words_per_language: int = WORDS_PER_LANGUAGE,
+    dialogue_sources: Sequence[str] = ("dialogue",),
+    dialogue_min_count: int = DIALOGUE_MIN_COUNT,
 ) -> Tuple[List[int], Dict[str, object]]:
     """Pick about ``target_size`` teacher token ids for the languages.
+
+    ``dialogue_sources``: the dialogue messages whose pieces come before the frequency lists (those the
+    student was distilled on); ``dialogue_min_count``: how often such a piece must occur to be kept.
 
     Returns:
         (sorted kept ids, report: how many pieces each source contributed and
@@ -177,11 +179,12 @@ def choose_pieces(
     # type to a bot, which frequency lists of general text rank low (codes, names, app words). A dropped piece is
     # re-segmented into smaller ones; measured: cross-lingual memory retrieval 0.742 (all pieces) -> 0.58 -> 0.687.
     before = len(keep)
-    for piece in dialogue_pieces(tokenizer, languages):
+    for piece in dialogue_pieces(tokenizer, languages, dialogue_min_count, dialogue_sources):
         if len(keep) >= target_size:
             break
         keep.add(piece)
     report["dialogue"] = len(keep) - before
+    report["dialogue_messages"] = {"sources": list(dialogue_sources), "min_count": dialogue_min_count}  # ints are counts
     before = len(keep)
     cursors = {lang: 0 for lang in ranked}
     while len(keep) < target_size and cursors:

@@ -303,6 +303,29 @@ def test_a_second_stage_starts_where_the_first_ended(tiny_teachers, route_dir, t
         distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "three", init_from=str(tmp_path / "missing.pt")))
 
 
+def test_a_second_stage_on_another_corpus_keeps_the_first_stage_word_embeddings(tiny_teachers, tmp_path):
+    from rasa_intent_student.factory.distill.embeddings import fold_earlier_delta
+    from rasa_intent_student.factory.distill.loop import make_student, trainable_state
+
+    teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
+    first = make_student(teacher.model, (0, 3), [5, 6, 7])
+    with torch.no_grad():
+        first.get_input_embeddings().delta[1:].normal_()  # row 0 (every other token) never trains
+        first.encoder.layer[0].output.dense.bias.add_(0.5)
+    ids = torch.tensor([[2, 5, 6, 9, 3]])
+    before = first(input_ids=ids).last_hidden_state
+    # The new corpus's frequent tokens overlap the first's only on 6: its delta has other rows and another size.
+    second = make_student(teacher.model, (0, 3), [6, 9])
+    with pytest.raises(RuntimeError):
+        second.load_state_dict(trainable_state(first), strict=False)
+    second = make_student(teacher.model, (0, 3), [6, 9])
+    rest = fold_earlier_delta(second, trainable_state(first))
+    second.load_state_dict(rest, strict=False)
+    torch.testing.assert_close(second(input_ids=ids).last_hidden_state, before)
+    assert not second.get_input_embeddings().delta.detach().abs().sum()  # the new delta starts at zero
+    torch.testing.assert_close(teacher.model.get_input_embeddings().weight, load_teacher(str(tiny_teachers["bert"]), tmp_path).model.get_input_embeddings().weight)
+
+
 def test_token_state_loss_by_hand():
     from rasa_intent_student.factory.distill.losses import token_state_loss
 

@@ -63,6 +63,21 @@ def test_dialogue_pieces_keep_only_pieces_seen_min_count_times(tiny_teachers):
     every, common = dialogue_pieces(tokenizer, ("en", "de"), min_count=1), dialogue_pieces(tokenizer, ("en", "de"), min_count=3)
     assert set(every) == set(counts)
     assert common == [i for i in every if counts[i] >= 3] and 0 < len(common) < len(every)
+    with_staged = dialogue_pieces(tokenizer, ("en", "de"), min_count=1, sources=("dialogue", "dialogue-next"))
+    assert set(every) < set(with_staged) and dialogue_pieces(tokenizer, ("en", "de"), sources=("django",)) == []
+
+
+def test_build_keeps_the_dialogue_pieces_of_what_the_student_was_distilled_on(tmp_path):
+    from rasa_intent_student.constants import DISTILL_RECORD_FILE
+    from rasa_intent_student.factory.build_record import dialogue_sources
+
+    assert dialogue_sources(tmp_path) == ("dialogue",)  # not distilled: the default recipe's messages
+    record = {"config": {"corpus": {"parallel_sources": ["dialogue", "dialogue-next", "django"]}}}
+    (tmp_path / DISTILL_RECORD_FILE).write_text(json.dumps(record), encoding="utf-8")
+    assert dialogue_sources(tmp_path) == ("dialogue", "dialogue-next")
+    record["config"]["corpus"]["parallel_sources"] = ["django"]
+    (tmp_path / DISTILL_RECORD_FILE).write_text(json.dumps(record), encoding="utf-8")
+    assert dialogue_sources(tmp_path) == ()
 
 
 def test_unk_rates_are_measured_on_dev_or_held_out_words(tiny_teachers, route_dir, tmp_path):

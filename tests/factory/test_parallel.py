@@ -8,7 +8,15 @@ from rasa_intent_student.constants import LANGUAGES
 from rasa_intent_student.factory.corpus import CorpusConfig, django_root, fold
 from rasa_intent_student.evaluation.crosslingual import memory_texts
 from rasa_intent_student.factory.distill.data import build_training_set
-from rasa_intent_student.factory.parallel import NEXT_DIALOGUE_DIR, PARALLEL_DATA_DIR, ParallelPair, dialogue_pairs, django_pairs, drop_banned
+from rasa_intent_student.factory.parallel import (
+    NEXT_DIALOGUE_DIR,
+    PARALLEL_DATA_DIR,
+    ParallelPair,
+    dialogue_dirs,
+    dialogue_pairs,
+    django_pairs,
+    drop_banned,
+)
 
 pytestmark = pytest.mark.factory
 
@@ -19,7 +27,7 @@ SCRIPTS = {"ko": "[\u3131-\u318e\uac00-\ud7a3]", "ja": "[\u3040-\u30ff\u4e00-\u9
 
 @pytest.mark.parametrize("directory, least", [(PARALLEL_DATA_DIR, 1320), (NEXT_DIALOGUE_DIR, 960)], ids=["recipe", "next"])
 def test_dialogue_pairs_cover_every_language_in_its_script(directory, least):
-    pairs = dialogue_pairs(LANGUAGES, directory)
+    pairs = dialogue_pairs(LANGUAGES, [directory])
     rows = sum(1 for path in directory.glob("dialogue-*.jsonl") for line in path.open(encoding="utf-8") if line.strip())
     assert rows >= least and len({p.source for p in pairs}) >= 0.95 * rows
     assert len(pairs) == 17 * rows  # every source translated into the 17 other languages
@@ -28,6 +36,25 @@ def test_dialogue_pairs_cover_every_language_in_its_script(directory, least):
         assert all(re.search(script, t) for t in texts), lang
     identical = [p for p in pairs if p.text.casefold() == p.source.casefold()]
     assert len(identical) < 0.01 * len(pairs)  # translations, not copies
+
+
+def test_the_staged_source_adds_its_files_in_name_order():
+    recipe, staged = dialogue_pairs(("en", "de")), dialogue_pairs(("en", "de"), [NEXT_DIALOGUE_DIR])
+    both = dialogue_pairs(("en", "de"), dialogue_dirs(("dialogue", "dialogue-next", "django")))
+    assert dialogue_dirs(("django",)) == [] and dialogue_dirs(("dialogue-next",)) == [NEXT_DIALOGUE_DIR]
+    assert sorted(both) == sorted(recipe + staged) and all(p.origin == "dialogue" for p in both)
+    # Name order across the folders: the staged "aboutme" file comes before the recipe's "chat".
+    first_staged = (NEXT_DIALOGUE_DIR / "dialogue-aboutme.jsonl").open(encoding="utf-8").readline()
+    assert both[0].source in first_staged and both[0] not in recipe
+
+
+def test_unknown_parallel_sources_are_refused_by_name():
+    from rasa_intent_student.errors import StudentError
+    from rasa_intent_student.factory.distill.config import DistillConfig
+
+    with pytest.raises(StudentError, match=r"Unknown parallel_sources \['dialog'\]. Valid: \['dialogue', 'dialogue-next', 'django'\]"):
+        DistillConfig(output="x", corpus=CorpusConfig(parallel_sources=("dialog", "django"))).check()
+    DistillConfig(output="x", corpus=CorpusConfig(parallel_sources=("dialogue", "dialogue-next"))).check()
 
 
 def test_django_pairs_are_english_msgid_and_translation():

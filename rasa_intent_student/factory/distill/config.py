@@ -94,9 +94,10 @@ class DistillConfig:
                 f"max_minutes > 0 (got {self.max_minutes}) and warmup_steps >= 5 (got {self.warmup_steps}); "
                 "set max_steps > 0 or fix those."
             )
-        unknown = [s for s in self.xling_sources if s not in PARALLEL_SOURCES]
-        if unknown:
-            raise StudentError(f"Unknown xling_sources {unknown}. Valid: {list(PARALLEL_SOURCES)}.")
+        for name, sources in (("xling_sources", self.xling_sources), ("parallel_sources", self.corpus.parallel_sources)):
+            unknown = [s for s in sources if s not in PARALLEL_SOURCES]
+            if unknown:
+                raise StudentError(f"Unknown {name} {unknown}. Valid: {list(PARALLEL_SOURCES)}.")
         if self.device not in ("cpu", "cuda", "auto"):
             raise StudentError(f"device={self.device!r} is invalid; use cpu, cuda or auto.")
         if self.embedding_min_count < 1:

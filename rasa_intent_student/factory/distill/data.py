@@ -44,14 +44,14 @@ def build_training_set(config: CorpusConfig) -> TrainingSet:
 
     A text already in the corpus is not added twice; a translation that is there gets its source pointer.
     """
-    from rasa_intent_student.factory.parallel import dialogue_pairs, django_pairs, drop_banned
+    from rasa_intent_student.factory.parallel import dialogue_dirs, dialogue_pairs, django_pairs, drop_banned
 
     rows: List[CorpusText] = list(build_corpus(config))
     where: Dict[Tuple[str, str], int] = {(row.lang, fold(row.text)): i for i, row in enumerate(rows)}
     banned = evaluation_texts(config)
     pairs = []
-    if "dialogue" in config.parallel_sources:
-        pairs += dialogue_pairs(config.languages)
+    if dialogue_dirs(config.parallel_sources):
+        pairs += dialogue_pairs(config.languages, dialogue_dirs(config.parallel_sources))
     if "django" in config.parallel_sources:
         pairs += django_pairs(config.languages, django_root(), config.django_pairs_per_language, config.seed)
     if pairs and "en" not in config.languages:

@@ -15,6 +15,7 @@ from torch import nn
 import torch.nn.functional as F
 
 TOKENS_KEY = "embeddings.word_embeddings.token_ids"  # where a checkpoint keeps which rows the delta covers
+DELTA_KEY = "embeddings.word_embeddings.delta"
 
 
 class DeltaEmbedding(nn.Module):
@@ -68,6 +69,24 @@ def merge_delta(student: Any) -> Any:
         plain.weight = nn.Parameter(merged_weight(module), requires_grad=False)
         student.set_input_embeddings(plain)
     return student
+
+
+def fold_earlier_delta(student: Any, state: Dict[str, Any]) -> Dict[str, Any]:
+    """Add an earlier run's trained delta (in ``state``) to ``student``'s frozen table; returns ``state`` without it.
+
+    A second stage may train on another corpus, whose frequent tokens differ from the first's: folding
+    the first delta into the base lets the new delta start at zero on any rows (with no weight decay on
+    the delta this trains exactly as continuing the old one would).
+    """
+    tokens = delta_tokens(state)
+    rest = {k: v for k, v in state.items() if k not in (DELTA_KEY, TOKENS_KEY)}
+    if not len(tokens):
+        return rest
+    module = student.get_input_embeddings()
+    base = module.base if isinstance(module, DeltaEmbedding) else module
+    with torch.no_grad():
+        base.weight[torch.from_numpy(tokens)] += state[DELTA_KEY][1:].to(base.weight.dtype)
+    return rest
 
 
 def delta_tokens(state: Dict[str, Any]) -> np.ndarray:

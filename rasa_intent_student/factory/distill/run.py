@@ -10,7 +10,7 @@ from rasa_intent_student.constants import DISTILL_RECORD_FILE
 from rasa_intent_student.factory.corpus import save_corpus
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import build_training_set
-from rasa_intent_student.factory.distill.embeddings import delta_tokens, frequent_tokens, merge_delta
+from rasa_intent_student.factory.distill.embeddings import delta_tokens, fold_earlier_delta, frequent_tokens, merge_delta
 from rasa_intent_student.factory.distill.loop import load_checkpoint, make_student, resolve_device, train, trainable_state
 from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, tokenize
 from rasa_intent_student.errors import StudentError
@@ -90,8 +90,10 @@ def distill(
     if config.init_from:
         earlier = load_checkpoint(config.init_from)
         first_stage = {"steps": earlier["step"], "config": earlier["config"]}
+        # Folded on --resume too: this run's own delta (in its checkpoint) trains on top of the earlier one.
+        layers_state = fold_earlier_delta(student, earlier["model"])
         if checkpoint is None:
-            student.load_state_dict(earlier["model"], strict=False)
+            student.load_state_dict(layers_state, strict=False)
             log(f"student initialized from {config.init_from} (step {earlier['step']})")
     teacher.model = None  # the 12-layer teacher is no longer needed
     run = train(student, ids, langs, targets, data.source_index, data.translation_rows(config.xling_sources), config,
