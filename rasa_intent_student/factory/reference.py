@@ -18,11 +18,12 @@ from pathlib import Path
 from rasa_intent_student.constants import (
     DEFAULT_MODEL_DIR,
     FACTORY_WORK_DIR,
+    LANGUAGE_OFFSETS_FILE,
     MODEL_FILE,
     REFERENCE_STUDENT_FP32_DIR,
     TOKENIZER_FILE,
 )
-from rasa_intent_student.manifest import StudentManifest, library_versions
+from rasa_intent_student.manifest import StudentManifest, library_versions, seal_student
 from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,13 @@ def export_student_fp32(output: Path = REFERENCE_STUDENT_FP32_DIR, work_dir: Pat
     output.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(fp32, output / MODEL_FILE)
     shutil.copyfile(Path(student_dir) / TOKENIZER_FILE, output / TOKENIZER_FILE)
-    manifest.replace(quantization="none").save(output)
+    (output / LANGUAGE_OFFSETS_FILE).unlink(missing_ok=True)
+    # The INT8 student's checksums and offsets describe its own graph: the FP32 copy gets its own.
+    manifest.replace(quantization="none", checksums={}, language_offsets=()).save(output)
+    seal_student(output)
+    if manifest.language_offsets:
+        from rasa_intent_student.language_offsets import fit_student_offsets
+
+        fit_student_offsets(output, manifest.language_offsets)
     return output
 

@@ -55,6 +55,27 @@ def test_build_writes_a_student_that_loads_and_matches_the_torch_student(tiny_bu
 
 
 @pytest.mark.slow
+def test_the_fp32_reference_has_its_own_checksums_and_offsets(tiny_build, tmp_path):
+    import numpy as np
+
+    from rasa_intent_student.encoder import StudentEncoder
+    from rasa_intent_student.factory.reference import export_student_fp32
+
+    config, _ = tiny_build
+    shipped = StudentManifest.load(config.output)
+    assert shipped.language_offsets and shipped.checksums
+    reference = export_student_fp32(tmp_path / "fp32", config.work_dir, config.output)
+    manifest = StudentManifest.load(reference)
+    assert manifest.quantization == "none" and manifest.language_offsets == shipped.language_offsets
+    assert manifest.checksums["model.onnx"] != shipped.checksums["model.onnx"]
+    assert manifest.checksums["language_offsets.npy"] != shipped.checksums["language_offsets.npy"]
+    fp32, int8 = StudentEncoder.load(reference), StudentEncoder.load(config.output)  # both verify their checksums
+    texts = check_sentences()[:12]
+    assert (fp32.encode(texts) * int8.encode(texts)).sum(1).mean() >= INT8_COSINE_FLOOR
+    assert not np.allclose(fp32.encode(texts), fp32.encode(texts, language_neutral=False))
+
+
+@pytest.mark.slow
 def test_build_manifest_and_card_describe_the_student(tiny_build):
     config, metrics = tiny_build
     for name in STUDENT_FILES + (MODEL_CARD_FILE,):
