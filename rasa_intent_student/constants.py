@@ -50,11 +50,12 @@ LANGUAGES = (
 E5_OFFLINE_TEACHER = "e5-small-offline"
 DEFAULT_LAYERS_KEPT = (0, 11)
 DEFAULT_VOCAB_SIZE = 55000
-# How often a dialogue piece must occur in the messages (all 18 languages) to be kept ahead of the frequency lists.
-# The default recipe's 1,320 messages have 23k pieces: all are kept, and general words fill the rest. With the 960
-# staged messages too (parallel source dialogue-next) there are 45k, which left no room for general words, and
-# in-language few-shot intents fell (0.797 vs 0.803 with 3, artifacts/results/bench-d3v.txt): such a student needs
-# `build --dialogue-min-count 3`.
+# The vocabulary keeps the pieces of the dialogue messages (factory.parallel) ahead of the frequency lists: those of
+# the default recipe's 1,320 messages (23k pieces, all kept; general words fill the rest), even for a student
+# distilled on the 960 staged ones (dialogue-next) as well. Keeping the 45k pieces of both left no room for general
+# words; keeping those seen at least 3 times lost in-language few-shot intents (0.803 vs 0.806-0.807 with these,
+# artifacts/results/bench-c2r.txt and bench-sv.txt). `build --dialogue-sources/--dialogue-min-count` change them.
+DIALOGUE_VOCAB_SOURCES = ("dialogue",)
 DIALOGUE_MIN_COUNT = 1
 MAX_DEFAULT_MODEL_BYTES = 24 * 2**20  # the shipped INT8 model.onnx must fit in 24 MiB
 INT8_COSINE_FLOOR = 0.98  # mean cosine, INT8 vs FP32 student, on multilingual sentences

@@ -8,6 +8,7 @@ from rasa_intent_student.constants import (
     DEFAULT_MAX_SEQ_LENGTH,
     DEFAULT_VOCAB_SIZE,
     DIALOGUE_MIN_COUNT,
+    DIALOGUE_VOCAB_SOURCES,
     E5_OFFLINE_TEACHER,
     FACTORY_WORK_DIR,
     INT8_COSINE_FLOOR,
@@ -35,9 +36,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--languages", nargs="+", default=list(LANGUAGES), help="ISO 639-1 codes to prune the vocabulary for")
     p.add_argument("--work-dir", type=Path, default=FACTORY_WORK_DIR, help="scratch directory (teacher rebuild, FP32 student)")
     p.add_argument("--route-data", type=Path, default=ROUTE_DATA_DIR, help="route data directory with train/ and dev/")
+    p.add_argument("--dialogue-sources", nargs="+", default=list(DIALOGUE_VOCAB_SOURCES),
+                   help="dialogue messages whose pieces are kept ahead of the frequency lists: dialogue, dialogue-next "
+                        "(default: %(default)s)")
     p.add_argument("--dialogue-min-count", type=int, default=DIALOGUE_MIN_COUNT,
-                   help="occurrences a piece of the dialogue messages needs to be kept ahead of the frequency lists "
-                        "(the messages are those the student was distilled on; default: %(default)s)")
+                   help="occurrences such a piece needs to be kept (default: %(default)s)")
     p.add_argument("--max-seq-length", type=int, default=DEFAULT_MAX_SEQ_LENGTH)
     p.add_argument("--cosine-floor", type=float, default=INT8_COSINE_FLOOR, help="fail if INT8 vs FP32 mean cosine is lower")
     p.add_argument("--no-fuse", dest="fuse", action="store_false",
@@ -63,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         languages=tuple(args.languages),
         work_dir=args.work_dir,
         route_dir=args.route_data,
+        dialogue_sources=tuple(args.dialogue_sources),
         dialogue_min_count=args.dialogue_min_count,
         max_seq_length=args.max_seq_length,
         cosine_floor=args.cosine_floor,

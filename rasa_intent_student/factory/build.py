@@ -14,6 +14,7 @@ from rasa_intent_student.constants import (
     DEFAULT_MAX_SEQ_LENGTH,
     DEFAULT_VOCAB_SIZE,
     DIALOGUE_MIN_COUNT,
+    DIALOGUE_VOCAB_SOURCES,
     E5_OFFLINE_TEACHER,
     FACTORY_WORK_DIR,
     INT8_COSINE_FLOOR,
@@ -24,7 +25,7 @@ from rasa_intent_student.constants import (
     TOKENIZER_FILE,
 )
 from rasa_intent_student.errors import StudentError
-from rasa_intent_student.factory.build_record import default_command, dialogue_sources, record_distillation
+from rasa_intent_student.factory.build_record import default_command, record_distillation
 from rasa_intent_student.machine import describe_machine
 from rasa_intent_student.factory.e5_offline import E5_WEIGHTS_NOTE
 from rasa_intent_student.factory.graph_report import compare_graphs, node_count, record_int8_graph
@@ -52,8 +53,9 @@ class BuildConfig:
         languages: languages the vocabulary is pruned for.
         work_dir: scratch space: teacher rebuild, FP32 ONNX, FP32 sentence-transformers student.
         route_dir: route data (train split chooses pieces, dev split measures unk rate and fidelity).
-        dialogue_min_count: occurrences a dialogue-message piece needs to be kept ahead of the frequency lists
-            (the messages of the parallel sources the student was distilled on, ``build_record.dialogue_sources``).
+        dialogue_sources: the dialogue messages (``factory.parallel``) whose pieces are kept ahead of the frequency
+            lists; the default recipe's even for a student distilled on the staged ones too (measured: README).
+        dialogue_min_count: occurrences such a piece needs to be kept.
         max_seq_length: written to student.json.
         prefix: override of the teacher's prompt prefix.
         cosine_floor: minimum mean INT8-vs-FP32 cosine; the build fails below it.
@@ -75,6 +77,7 @@ class BuildConfig:
     languages: Tuple[str, ...] = LANGUAGES
     work_dir: Path = FACTORY_WORK_DIR
     route_dir: Optional[Path] = ROUTE_DATA_DIR
+    dialogue_sources: Tuple[str, ...] = DIALOGUE_VOCAB_SOURCES
     dialogue_min_count: int = DIALOGUE_MIN_COUNT
     max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH
     prefix: Optional[str] = None
@@ -120,6 +123,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
         onnx_forward,
         torch_forward,
     )
+    from rasa_intent_student.factory.parallel import DIALOGUE_DIRS
     from rasa_intent_student.factory.prune import keep_layers, prune_vocab
     from rasa_intent_student.factory.quantize import mean_cosine, quantize_int8
     from rasa_intent_student.factory.sentences import check_sentences, translation_matches
@@ -129,6 +133,9 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
 
     if config.quantization not in QUANT_MODES:
         raise StudentError(f"Unknown quantization mode {config.quantization!r}. Valid modes: {list(QUANT_MODES)}.")
+    unknown = [s for s in config.dialogue_sources if s not in DIALOGUE_DIRS]
+    if unknown:
+        raise StudentError(f"Unknown dialogue_sources {unknown}. Valid: {list(DIALOGUE_DIRS)}.")
     if config.dialogue_min_count < 1:
         raise StudentError(f"dialogue_min_count={config.dialogue_min_count} must be >= 1 (occurrences in the dialogue messages).")
     start = time.time()
@@ -149,7 +156,7 @@ def build_student(config: BuildConfig) -> Dict[str, Any]:
     if config.vocab_size and config.vocab_size < n_pieces:
         keep, vocab_report = choose_pieces(
             teacher.tokenizer_path, config.vocab_size, config.languages, config.route_dir, prefix, config.words_per_language,
-            dialogue_sources(Path(teacher.directory)), config.dialogue_min_count,
+            config.dialogue_sources, config.dialogue_min_count,
         )
     else:  # keep every piece; rows past the tokenizer's pieces are never looked up
         keep = list(range(n_pieces))

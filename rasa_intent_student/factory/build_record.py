@@ -20,18 +20,6 @@ def default_command(config: "BuildConfig") -> str:
     )
 
 
-def dialogue_sources(source_dir: Path) -> Tuple[str, ...]:
-    """The dialogue sources (``factory.parallel``) a distilled source was trained on, from its ``distill.json``;
-    the default recipe's messages for any other source."""
-    from rasa_intent_student.factory.parallel import DIALOGUE_DIRS
-
-    path = Path(source_dir) / DISTILL_RECORD_FILE
-    if not path.is_file():
-        return ("dialogue",)
-    sources = json.loads(path.read_text(encoding="utf-8"))["config"]["corpus"]["parallel_sources"]
-    return tuple(s for s in sources if s in DIALOGUE_DIRS)
-
-
 def record_distillation(
     metrics: Dict[str, Any], source_dir: Path, teacher: str, layers: Sequence[int]
 ) -> Tuple[str, Tuple[int, ...]]:

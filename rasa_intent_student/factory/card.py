@@ -209,7 +209,7 @@ def render_card(manifest: StudentManifest, command: str = "") -> str:
         + "".join(f"{v} more pieces of the {k.replace('_script_pieces', '')} script, " for k, v in vocab.items() if k.endswith("_script_pieces"))
         + f"{vocab.get('route_train', 0)} more from the route TRAIN utterances, "
         f"{vocab.get('dialogue', 0)} more from the parallel dialogue messages "
-        f"({', '.join(messages.get('sources', ['dialogue']))}; pieces seen at least {messages.get('min_count', 1)} times), "
+        f"(sources {', '.join(messages.get('sources', ['dialogue']))}, each piece seen at least {messages.get('min_count', 1)}x), "
         f"{vocab.get('frequency_ranked', 0)} ranked by use in wordfreq frequency lists (languages take turns), "
         f"{vocab.get('score_ranked', 0)} by teacher piece score. "
         f"Languages without a wordfreq list: {vocab.get('languages_without_wordlist', [])} (all pieces of their script "

@@ -12,13 +12,12 @@ using Knowledge Distillation"). Sources, each with its licence:
   ``everyday`` and ``everyday2``, ``knowledge`` (general questions) and
   ``support`` (customer service).
 * ``dialogue-next``: 960 more messages in the same form in ``next/``
-  (``NEXT_DIALOGUE_DIR``), not in the default recipe's sources: ``smarthome`` and
+  (``NEXT_DIALOGUE_DIR``), added in the default's second stage (``make distill-next``): ``smarthome`` and
   ``media`` (spoken device, music, timer and list commands), ``aboutme`` and ``askback`` (personal facts told,
   and asked for again in other words), ``info`` (questions of fact),
   ``errands`` (travel, food, shopping), ``work`` and ``feelings`` (chat that
   asks for nothing). Their pairs count as ``dialogue`` for the translation
-  target (``xling_sources``). A student distilled with them gained
-  cross-lingually and lost a little in-language (README, Distillation).
+  target (``xling_sources``).
 * ``django``: Django's interface strings (``msgid``) and their translations
   (``msgstr``) from the ``.po`` catalogs in the installed wheel (BSD-3-Clause).
 
@@ -34,7 +33,7 @@ from rasa_intent_student.constants import LANGUAGES
 from rasa_intent_student.errors import StudentError
 
 PARALLEL_DATA_DIR = Path(__file__).resolve().parent / "data" / "parallel"
-NEXT_DIALOGUE_DIR = PARALLEL_DATA_DIR / "next"  # staged messages: the default recipe's glob does not reach them
+NEXT_DIALOGUE_DIR = PARALLEL_DATA_DIR / "next"  # the "dialogue" source's glob does not reach them
 PARALLEL_SOURCES = ("dialogue", "dialogue-next", "django")
 DIALOGUE_DIRS = {"dialogue": PARALLEL_DATA_DIR, "dialogue-next": NEXT_DIALOGUE_DIR}
 # The dialogue files key Indonesian as "in": "id" is the row id.

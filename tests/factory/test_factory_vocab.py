@@ -67,17 +67,15 @@ def test_dialogue_pieces_keep_only_pieces_seen_min_count_times(tiny_teachers):
     assert set(every) < set(with_staged) and dialogue_pieces(tokenizer, ("en", "de"), sources=("django",)) == []
 
 
-def test_build_keeps_the_dialogue_pieces_of_what_the_student_was_distilled_on(tmp_path):
-    from rasa_intent_student.constants import DISTILL_RECORD_FILE
-    from rasa_intent_student.factory.build_record import dialogue_sources
+def test_build_refuses_unknown_dialogue_sources_and_counts_below_one(tmp_path):
+    from rasa_intent_student.errors import StudentError
+    from rasa_intent_student.factory import BuildConfig, build_student
 
-    assert dialogue_sources(tmp_path) == ("dialogue",)  # not distilled: the default recipe's messages
-    record = {"config": {"corpus": {"parallel_sources": ["dialogue", "dialogue-next", "django"]}}}
-    (tmp_path / DISTILL_RECORD_FILE).write_text(json.dumps(record), encoding="utf-8")
-    assert dialogue_sources(tmp_path) == ("dialogue", "dialogue-next")
-    record["config"]["corpus"]["parallel_sources"] = ["django"]
-    (tmp_path / DISTILL_RECORD_FILE).write_text(json.dumps(record), encoding="utf-8")
-    assert dialogue_sources(tmp_path) == ()
+    with pytest.raises(StudentError, match=r"Unknown dialogue_sources \['dialog'\]. Valid: \['dialogue', 'dialogue-next'\]"):
+        build_student(BuildConfig(output=tmp_path / "out", work_dir=tmp_path, dialogue_sources=("dialog",)))
+    with pytest.raises(StudentError, match="dialogue_min_count=0 must be >= 1"):
+        build_student(BuildConfig(output=tmp_path / "out", work_dir=tmp_path, dialogue_min_count=0))
+    assert not (tmp_path / "out").exists()
 
 
 def test_unk_rates_are_measured_on_dev_or_held_out_words(tiny_teachers, route_dir, tmp_path):
