@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from rasa_intent_student.constants import DIALOGUE_MIN_COUNT, LANGUAGES
+from rasa_intent_student.constants import DIALOGUE_MIN_COUNT, DIALOGUE_VOCAB_SOURCES, LANGUAGES
 from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ LANGUAGE_SCRIPT = {"th": "thai"}
 
 
 def dialogue_pieces(
-    tokenizer, languages: Sequence[str], min_count: int = DIALOGUE_MIN_COUNT, sources: Sequence[str] = ("dialogue",)
+    tokenizer, languages: Sequence[str], min_count: int = DIALOGUE_MIN_COUNT, sources: Sequence[str] = DIALOGUE_VOCAB_SOURCES
 ) -> List[int]:
     """The pieces of the parallel dialogue messages of ``sources`` (``factory.parallel``) in ``languages`` and English
     seen at least ``min_count`` times, most used first."""
@@ -126,13 +126,13 @@ def choose_pieces(
     route_dir: Optional[Path] = None,
     prefix: str = "",
     words_per_language: int = WORDS_PER_LANGUAGE,
-    dialogue_sources: Sequence[str] = ("dialogue",),
+    dialogue_sources: Sequence[str] = DIALOGUE_VOCAB_SOURCES,
     dialogue_min_count: int = DIALOGUE_MIN_COUNT,
 ) -> Tuple[List[int], Dict[str, object]]:
     """Pick about ``target_size`` teacher token ids for the languages.
 
-    ``dialogue_sources``: the dialogue messages whose pieces come before the frequency lists (those the
-    student was distilled on); ``dialogue_min_count``: how often such a piece must occur to be kept.
+    ``dialogue_sources``: the dialogue messages whose pieces come before the frequency lists;
+    ``dialogue_min_count``: how often such a piece must occur to be kept.
 
     Returns:
         (sorted kept ids, report: how many pieces each source contributed and

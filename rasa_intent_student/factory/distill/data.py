@@ -50,8 +50,9 @@ def build_training_set(config: CorpusConfig) -> TrainingSet:
     where: Dict[Tuple[str, str], int] = {(row.lang, fold(row.text)): i for i, row in enumerate(rows)}
     banned = evaluation_texts(config)
     pairs = []
-    if dialogue_dirs(config.parallel_sources):
-        pairs += dialogue_pairs(config.languages, dialogue_dirs(config.parallel_sources))
+    directories = dialogue_dirs(config.parallel_sources)
+    if directories:
+        pairs += dialogue_pairs(config.languages, directories)
     if "django" in config.parallel_sources:
         pairs += django_pairs(config.languages, django_root(), config.django_pairs_per_language, config.seed)
     if pairs and "en" not in config.languages:
