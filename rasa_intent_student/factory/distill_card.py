@@ -174,4 +174,7 @@ def _optional_terms(config: Dict[str, Any]) -> str:
     if config.get("rank_weight"):
         parts.append(f" + {config['rank_weight']} x in-batch translation ranking (InfoNCE at scale {config.get('rank_scale')}: "
                      "each translation against the teacher's embeddings of the batch's texts, its source the positive)")
+    if config.get("neighbours"):
+        parts.append(f"; each batch draws texts at random, each with its {config['neighbours']} nearest texts of the same "
+                     "language by the teacher's embedding")
     return "".join(parts)

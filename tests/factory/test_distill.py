@@ -409,3 +409,42 @@ def test_embedding_delta_settings_are_checked(tmp_path):
         DistillConfig(embedding_lr=-1.0).check()
     with pytest.raises(ValueError, match="embedding_min_count=0"):
         DistillConfig(embedding_min_count=0).check()
+
+
+def test_same_language_neighbours_are_the_nearest_texts_of_that_language():
+    from rasa_intent_student.factory.distill.data import same_language_neighbours
+
+    angles = np.array([0.0, 0.1, 0.5, 1.5, 0.05, 0.2, 3.0])  # rows 0-3 "en", 4-5 "de", 6 "th" (alone)
+    targets = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32) * 3.0  # scale does not matter
+    langs = ["en", "en", "en", "en", "de", "de", "th"]
+    near = same_language_neighbours(targets, [0, 1, 2, 3, 4, 5, 6], langs, k=2)
+    assert near[:4].tolist() == [[1, 2], [0, 2], [1, 0], [2, 1]]  # never row 4 (de), though it is nearest to row 0
+    assert near[4].tolist() == [5, 5] and near[6].tolist() == [6, 6]  # too few texts: repeated, or itself
+    assert same_language_neighbours(targets, [3, 0, 5], langs, k=1).tolist() == [[0], [3], [5]]  # among the given rows only
+
+
+def test_neighbour_batches_keep_each_drawn_text_with_its_neighbours():
+    from rasa_intent_student.factory.distill.data import neighbour_batches
+
+    train = np.arange(100, 140)
+    near = np.stack([np.roll(train, -1), np.roll(train, -2)], axis=1)  # text i's neighbours: i+1, i+2
+    lengths = {row: 1 + row % 7 for row in train.tolist()}
+    batches = neighbour_batches(train, near, lengths, batch_size=6, seed=0, epoch=0)
+    assert all(len(b) == 6 and len(set(b)) == 6 for b in batches)
+    assert set().union(*batches) <= set(train.tolist()) and len(batches) >= 40 * 2 // 6
+    together = sum(1 for b in batches for i, row in enumerate(b[:-1]) if b[i + 1] in (row + 1, row + 2, row - 38, row - 39))
+    assert together >= len(batches) * 3  # mostly drawn text + neighbours in a row
+    assert batches == neighbour_batches(train, near, lengths, 6, 0, 0) != neighbour_batches(train, near, lengths, 6, 0, 1)
+
+
+def test_neighbour_batches_train_and_bad_values_are_refused(tiny_teachers, route_dir, tmp_path):
+    run = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "near", neighbours=3))
+    record = json.loads((Path(run["student_dir"]) / "distill.json").read_text())
+    assert record["config"]["neighbours"] == 3 and run["eval"]["mse"] < run["eval_start"]["mse"]
+    from rasa_intent_student.factory.distill_card import distillation_lines
+
+    assert "each with its 3 nearest texts of the same language" in "\n".join(distillation_lines(record))
+    with pytest.raises(ValueError, match=r"neighbours=64 must be >= 0 and below batch_size=64"):
+        DistillConfig(neighbours=64).check()
+    with pytest.raises(ValueError, match=r"neighbours=-1"):
+        DistillConfig(neighbours=-1).check()

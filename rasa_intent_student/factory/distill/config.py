@@ -47,6 +47,8 @@ class DistillConfig:
     rank_weight: float = _opt(0.0, "weight of the translation-ranking term: each translation must rank its English source "
                               "first among the batch's texts (in-batch negatives, teacher embeddings as keys)")
     rank_scale: float = _opt(20.0, "inverse temperature of the translation-ranking term (cosines are multiplied by it)")
+    neighbours: int = _opt(0, "texts of the same language nearest to each drawn text (by the teacher's embedding) that join "
+                           "it in the batch, so the pairwise target sees fine distinctions (0: random batches by length)")
     embedding_lr: float = _opt(0.2, "learning rate of the word embeddings of frequent corpus tokens, as a multiple of --lr "
                                "(0: the teacher's embeddings stay frozen; a trained delta is merged into them at the end)")
     embedding_min_count: int = _opt(5, "corpus occurrences a token needs for its embedding to train (with --embedding-lr)")
@@ -102,6 +104,9 @@ class DistillConfig:
             raise StudentError(f"device={self.device!r} is invalid; use cpu, cuda or auto.")
         if self.embedding_min_count < 1:
             raise StudentError(f"embedding_min_count={self.embedding_min_count} must be >= 1 (occurrences in the corpus).")
+        if not 0 <= self.neighbours < self.batch_size:
+            raise StudentError(f"neighbours={self.neighbours} must be >= 0 and below batch_size={self.batch_size} "
+                               "(each drawn text brings that many neighbours into its batch), e.g. 3.")
         if self.rank_scale <= 0:
             raise StudentError(f"rank_scale={self.rank_scale} must be > 0 (an inverse temperature, e.g. 20).")
         for name in ("mse_weight", "pair_weight", "xling_weight", "token_weight", "rank_weight", "embedding_lr"):

@@ -119,3 +119,56 @@ def epoch_batches(train: Sequence[int], lengths: Sequence[int], batch_size: int,
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return [b for b in batches if len(b) == batch_size]  # equal batches: comparable pairwise losses
+
+
+def same_language_neighbours(targets: np.ndarray, rows: Sequence[int], langs: Sequence[str], k: int) -> np.ndarray:
+    """(len(rows), k): for each of ``rows``, the ``k`` other rows of its language nearest by the teacher's cosine.
+
+    Nearest first; a language with fewer than ``k + 1`` texts repeats its nearest ones.
+    """
+    rows = np.asarray(rows)
+    out = np.empty((len(rows), k), dtype=np.int64)
+    by_lang: Dict[str, List[int]] = {}
+    for position, row in enumerate(rows):
+        by_lang.setdefault(langs[row], []).append(position)
+    for positions in by_lang.values():
+        members = rows[positions]
+        emb = targets[members] / np.linalg.norm(targets[members], axis=1, keepdims=True).clip(min=1e-12)
+        sims = emb @ emb.T
+        np.fill_diagonal(sims, -np.inf)
+        kept = min(k, len(members) - 1)
+        if kept < 1:  # a language with one text: it is its own neighbour
+            out[positions] = members[:, None]
+            continue
+        nearest = np.argpartition(-sims, kept - 1, axis=1)[:, :kept]
+        nearest = np.take_along_axis(nearest, np.argsort(-np.take_along_axis(sims, nearest, axis=1), axis=1), axis=1)
+        out[positions] = members[nearest[:, np.arange(k) % kept]]
+    return out
+
+
+def neighbour_batches(
+    train: Sequence[int], neighbours: np.ndarray, lengths: Sequence[int], batch_size: int, seed: int, epoch: int
+) -> List[List[int]]:
+    """One epoch of batches: each training text, drawn once, followed by its neighbours not yet in its batch.
+
+    ``neighbours`` is ``same_language_neighbours`` of ``train`` (one row per training text). As in
+    ``epoch_batches``, drawn texts are sorted by length within groups of about 50 batches (less padding) and
+    the batch order is shuffled.
+    """
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(train)))
+    rng.shuffle(order)
+    group = max(1, batch_size * 50 // (1 + neighbours.shape[1]))
+    order = [i for start in range(0, len(order), group) for i in sorted(order[start : start + group], key=lambda i: lengths[train[i]])]
+    batches: List[List[int]] = []
+    batch: List[int] = []
+    for i in order:
+        for row in (int(train[i]), *map(int, neighbours[i])):
+            if row in batch:
+                continue
+            batch.append(row)
+            if len(batch) == batch_size:
+                batches.append(batch)
+                batch = []
+    rng.shuffle(batches)
+    return batches  # the last, partial batch is dropped: equal batches give comparable pairwise losses

@@ -3,6 +3,7 @@ import copy
 import logging
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
@@ -10,7 +11,13 @@ import numpy as np
 
 from rasa_intent_student.factory.distill.budget import StepBudget, lr_at
 from rasa_intent_student.factory.distill.config import DistillConfig
-from rasa_intent_student.factory.distill.data import epoch_batches, ranking_keys, split_indices
+from rasa_intent_student.factory.distill.data import (
+    epoch_batches,
+    neighbour_batches,
+    ranking_keys,
+    same_language_neighbours,
+    split_indices,
+)
 from rasa_intent_student.factory.distill.losses import distill_loss, pairwise_cosine_loss, token_state_loss
 from rasa_intent_student.factory.distill.targets import TokenStates, collate, embed, pool
 from rasa_intent_student.pooling import normalize
@@ -206,7 +213,12 @@ def train(
         checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)  # never leave a half-written checkpoint
 
     lengths = [len(row) for row in ids]
-    steps_per_epoch = len(epoch_batches(train_idx, lengths, config.batch_size, config.seed, 0))
+    if config.neighbours > 0:
+        near = same_language_neighbours(targets, train_idx, langs, config.neighbours)
+        make_batches = partial(neighbour_batches, train_idx, near, lengths, config.batch_size, config.seed)  # (epoch) -> batches
+    else:
+        make_batches = partial(epoch_batches, train_idx, lengths, config.batch_size, config.seed)
+    steps_per_epoch = len(make_batches(0))
     if not steps_per_epoch:
         raise StudentError(f"batch_size={config.batch_size} is larger than the {len(train_idx)} training texts; lower it.")
     budget, start_step, epoch, batches = StepBudget(config, step), step, -1, []
@@ -218,7 +230,7 @@ def train(
             log(line)
         if step // steps_per_epoch != epoch:
             epoch = step // steps_per_epoch
-            batches = epoch_batches(train_idx, lengths, config.batch_size, config.seed, epoch)
+            batches = make_batches(epoch)
         batch = batches[step % steps_per_epoch]
         input_ids, mask = collate([ids[i] for i in batch], pad_id, device)
         for group in optimizer.param_groups:
