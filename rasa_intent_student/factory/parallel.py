@@ -18,6 +18,11 @@ using Knowledge Distillation"). Sources, each with its licence:
   ``errands`` (travel, food, shopping), ``work`` and ``feelings`` (chat that
   asks for nothing). Their pairs count as ``dialogue`` for the translation
   target (``xling_sources``).
+* ``dialogue-more``: 960 more in ``more/`` (``MORE_DIALOGUE_DIR``): ``calendar`` (appointments, reminders,
+  alarms), ``messaging`` (texts, calls, mail), ``household`` (appliances, locks, heating), ``memories`` (asking
+  back what the user told or did), ``lifelog`` (facts and events to keep), ``howto`` (general questions and
+  advice), ``social`` (greetings, thanks, yes/no, reactions, questions about the assistant, mostly 1–4 words)
+  and ``money`` (payments, orders, health and fitness logs). Written for this project like the others.
 * ``django``: Django's interface strings (``msgid``) and their translations
   (``msgstr``) from the ``.po`` catalogs in the installed wheel (BSD-3-Clause).
 
@@ -34,8 +39,9 @@ from rasa_intent_student.errors import StudentError
 
 PARALLEL_DATA_DIR = Path(__file__).resolve().parent / "data" / "parallel"
 NEXT_DIALOGUE_DIR = PARALLEL_DATA_DIR / "next"  # the "dialogue" source's glob does not reach them
-PARALLEL_SOURCES = ("dialogue", "dialogue-next", "django")
-DIALOGUE_DIRS = {"dialogue": PARALLEL_DATA_DIR, "dialogue-next": NEXT_DIALOGUE_DIR}
+MORE_DIALOGUE_DIR = PARALLEL_DATA_DIR / "more"
+DIALOGUE_DIRS = {"dialogue": PARALLEL_DATA_DIR, "dialogue-next": NEXT_DIALOGUE_DIR, "dialogue-more": MORE_DIALOGUE_DIR}
+PARALLEL_SOURCES = (*DIALOGUE_DIRS, "django")
 # The dialogue files key Indonesian as "in": "id" is the row id.
 DIALOGUE_KEYS = {lang: ("in" if lang == "id" else lang) for lang in LANGUAGES}
 
@@ -50,7 +56,7 @@ class ParallelPair(NamedTuple):
 
 
 def dialogue_dirs(sources: Iterable[str]) -> List[Path]:
-    """The folders of the dialogue ``sources`` (``dialogue``, ``dialogue-next``) among ``sources``."""
+    """The folders of the dialogue sources (``DIALOGUE_DIRS``) among ``sources``."""
     return [DIALOGUE_DIRS[s] for s in sources if s in DIALOGUE_DIRS]
 
 

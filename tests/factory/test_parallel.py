@@ -9,6 +9,7 @@ from rasa_intent_student.factory.corpus import CorpusConfig, django_root, fold
 from rasa_intent_student.evaluation.crosslingual import memory_texts
 from rasa_intent_student.factory.distill.data import build_training_set
 from rasa_intent_student.factory.parallel import (
+    MORE_DIALOGUE_DIR,
     NEXT_DIALOGUE_DIR,
     PARALLEL_DATA_DIR,
     ParallelPair,
@@ -25,7 +26,8 @@ SCRIPTS = {"ko": "[\u3131-\u318e\uac00-\ud7a3]", "ja": "[\u3040-\u30ff\u4e00-\u9
            "ar": "[\u0600-\u06ff]", "hi": "[\u0900-\u097f]", "th": "[\u0e00-\u0e7f]"}
 
 
-@pytest.mark.parametrize("directory, least", [(PARALLEL_DATA_DIR, 1320), (NEXT_DIALOGUE_DIR, 960)], ids=["recipe", "next"])
+@pytest.mark.parametrize("directory, least", [(PARALLEL_DATA_DIR, 1320), (NEXT_DIALOGUE_DIR, 960), (MORE_DIALOGUE_DIR, 960)],
+                         ids=["recipe", "next", "more"])
 def test_dialogue_pairs_cover_every_language_in_its_script(directory, least):
     pairs = dialogue_pairs(LANGUAGES, [directory])
     rows = sum(1 for path in directory.glob("dialogue-*.jsonl") for line in path.open(encoding="utf-8") if line.strip())
@@ -42,6 +44,7 @@ def test_the_staged_source_adds_its_files_in_name_order():
     recipe, staged = dialogue_pairs(("en", "de")), dialogue_pairs(("en", "de"), [NEXT_DIALOGUE_DIR])
     both = dialogue_pairs(("en", "de"), dialogue_dirs(("dialogue", "dialogue-next", "django")))
     assert dialogue_dirs(("django",)) == [] and dialogue_dirs(("dialogue-next",)) == [NEXT_DIALOGUE_DIR]
+    assert dialogue_dirs(("dialogue-more", "dialogue")) == [MORE_DIALOGUE_DIR, PARALLEL_DATA_DIR]
     assert sorted(both) == sorted(recipe + staged) and all(p.origin == "dialogue" for p in both)
     # Name order across the folders: the staged "aboutme" file comes before the recipe's "chat".
     first_staged = (NEXT_DIALOGUE_DIR / "dialogue-aboutme.jsonl").open(encoding="utf-8").readline()
@@ -52,7 +55,7 @@ def test_unknown_parallel_sources_are_refused_by_name():
     from rasa_intent_student.errors import StudentError
     from rasa_intent_student.factory.distill.config import DistillConfig
 
-    with pytest.raises(StudentError, match=r"Unknown parallel_sources \['dialog'\]. Valid: \['dialogue', 'dialogue-next', 'django'\]"):
+    with pytest.raises(StudentError, match=r"Unknown parallel_sources \['dialog'\]. Valid: \['dialogue', 'dialogue-next', 'dialogue-more', 'django'\]"):
         DistillConfig(output="x", corpus=CorpusConfig(parallel_sources=("dialog", "django"))).check()
     DistillConfig(output="x", corpus=CorpusConfig(parallel_sources=("dialogue", "dialogue-next"))).check()
 
