@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             _add_field(p, f, f.metadata.get("help", ""))
     corpus_help = {"languages": "ISO 639-1 codes of the corpus", "texts_per_language": "monolingual corpus texts per language",
                    "max_django_per_language": "cap on Django catalog strings per language (0: none)",
-                   "parallel_sources": "parallel pairs added to the corpus: dialogue, dialogue-next and dialogue-more (960 messages each), django", "django_pairs_per_language": "cap on Django translation pairs per language"}
+                   "parallel_sources": "parallel pairs added to the corpus: dialogue, dialogue-next, dialogue-more and dialogue-voice (960 messages each), django", "django_pairs_per_language": "cap on Django translation pairs per language"}
     for f in fields(CorpusConfig):
         if f.name in CORPUS_FLAGS:
             _add_field(p, f, corpus_help[f.name])

@@ -23,6 +23,11 @@ using Knowledge Distillation"). Sources, each with its licence:
   back what the user told or did), ``lifelog`` (facts and events to keep), ``howto`` (general questions and
   advice), ``social`` (greetings, thanks, yes/no, reactions, questions about the assistant, mostly 1–4 words)
   and ``money`` (payments, orders, health and fitness logs). Written for this project like the others.
+* ``dialogue-voice``: 960 more in ``voice/`` (``VOICE_DIALOGUE_DIR``), much of it spoken to a voice assistant:
+  ``lists`` (shopping and to-do lists), ``weather`` (weather, time and date), ``tv`` (TV, music and radio
+  control), ``travel`` (directions, transport, bookings), ``kitchen`` (timers, recipes, food orders),
+  ``family`` (kids, pets, home life), ``study`` (school and work) and ``opinions`` (conversation that asks
+  for nothing).
 * ``django``: Django's interface strings (``msgid``) and their translations
   (``msgstr``) from the ``.po`` catalogs in the installed wheel (BSD-3-Clause).
 
@@ -40,7 +45,9 @@ from rasa_intent_student.errors import StudentError
 PARALLEL_DATA_DIR = Path(__file__).resolve().parent / "data" / "parallel"
 NEXT_DIALOGUE_DIR = PARALLEL_DATA_DIR / "next"  # the "dialogue" source's glob does not reach them
 MORE_DIALOGUE_DIR = PARALLEL_DATA_DIR / "more"
-DIALOGUE_DIRS = {"dialogue": PARALLEL_DATA_DIR, "dialogue-next": NEXT_DIALOGUE_DIR, "dialogue-more": MORE_DIALOGUE_DIR}
+VOICE_DIALOGUE_DIR = PARALLEL_DATA_DIR / "voice"
+DIALOGUE_DIRS = {"dialogue": PARALLEL_DATA_DIR, "dialogue-next": NEXT_DIALOGUE_DIR, "dialogue-more": MORE_DIALOGUE_DIR,
+                 "dialogue-voice": VOICE_DIALOGUE_DIR}
 PARALLEL_SOURCES = (*DIALOGUE_DIRS, "django")
 # The dialogue files key Indonesian as "in": "id" is the row id.
 DIALOGUE_KEYS = {lang: ("in" if lang == "id" else lang) for lang in LANGUAGES}

@@ -12,6 +12,7 @@ from rasa_intent_student.factory.parallel import (
     MORE_DIALOGUE_DIR,
     NEXT_DIALOGUE_DIR,
     PARALLEL_DATA_DIR,
+    VOICE_DIALOGUE_DIR,
     ParallelPair,
     dialogue_dirs,
     dialogue_pairs,
@@ -26,8 +27,8 @@ SCRIPTS = {"ko": "[\u3131-\u318e\uac00-\ud7a3]", "ja": "[\u3040-\u30ff\u4e00-\u9
            "ar": "[\u0600-\u06ff]", "hi": "[\u0900-\u097f]", "th": "[\u0e00-\u0e7f]"}
 
 
-@pytest.mark.parametrize("directory, least", [(PARALLEL_DATA_DIR, 1320), (NEXT_DIALOGUE_DIR, 960), (MORE_DIALOGUE_DIR, 960)],
-                         ids=["recipe", "next", "more"])
+@pytest.mark.parametrize("directory, least", [(PARALLEL_DATA_DIR, 1320), (NEXT_DIALOGUE_DIR, 960), (MORE_DIALOGUE_DIR, 960),
+                                                 (VOICE_DIALOGUE_DIR, 960)], ids=["recipe", "next", "more", "voice"])
 def test_dialogue_pairs_cover_every_language_in_its_script(directory, least):
     pairs = dialogue_pairs(LANGUAGES, [directory])
     rows = sum(1 for path in directory.glob("dialogue-*.jsonl") for line in path.open(encoding="utf-8") if line.strip())
@@ -55,7 +56,7 @@ def test_unknown_parallel_sources_are_refused_by_name():
     from rasa_intent_student.errors import StudentError
     from rasa_intent_student.factory.distill.config import DistillConfig
 
-    with pytest.raises(StudentError, match=r"Unknown parallel_sources \['dialog'\]. Valid: \['dialogue', 'dialogue-next', 'dialogue-more', 'django'\]"):
+    with pytest.raises(StudentError, match=r"Unknown parallel_sources \['dialog'\]. Valid: \['dialogue', 'dialogue-next', 'dialogue-more', 'dialogue-voice', 'django'\]"):
         DistillConfig(output="x", corpus=CorpusConfig(parallel_sources=("dialog", "django"))).check()
     DistillConfig(output="x", corpus=CorpusConfig(parallel_sources=("dialogue", "dialogue-next"))).check()
 
