@@ -22,7 +22,7 @@ help:
 	@echo "make setup   create .venv (py3.10, rasa) and .venv-factory (py3.11, torch) and install the package"
 	@echo "make demo    train examples/memory_bot, run rasa + action server, play a multilingual conversation"
 	@echo "make test    the full test suite (both environments, slow tests included)"
-	@echo "make model   rebuild the embedded default student: distill in two stages (about 105 min on 2 cores), prune the vocabulary, fused INT8, model card: about 2 h"
+	@echo "make model   rebuild the embedded default student: distill in two stages (about 2 h on 2 cores), prune the vocabulary, fused INT8, model card: 2 h to 2 h 30 min"
 	@echo "make bench / make evaluate / make distill / make model-pruned / make reference"
 
 setup: $(VENV)/.installed $(FACTORY)/.installed
@@ -58,8 +58,8 @@ test-fast: setup
 # The shipped default: the distilled 2-layer student (its layers are 0 and 1 of the distilled model, which are
 # the teacher's 0 and 11) through the factory (fused INT8 graph), then its card gets the benchmark results.
 # On the 2-core reference CPU: distill 65-90 min (teacher targets and token states about 10, 12,000 steps at 2.6-3.7
-# steps/s depending on what else runs), distill-next 30-40 min (targets of its corpus about 10, 4,000 steps), build
-# (with the language offsets) about 1 min, model-card 3-10 min: about 2 hours in all.
+# steps/s depending on what else runs), distill-next 35-45 min (targets of its corpus about 12-20, 4,000 steps), build
+# (with the language offsets) about 1 min, model-card 3-10 min: 2 h to 2 h 30 min in all.
 # `reference` runs after the build: its FP32 student is the graph this build quantized (in its work dir).
 model: distill-next model-pruned
 	$(FACTORY)/bin/rasa-intent-student build --teacher $(DISTILL_NEXT_DIR)/student-st --layers 0 1 \
@@ -84,11 +84,12 @@ model-pruned: $(FACTORY)/.installed
 distill: $(FACTORY)/.installed
 	$(FACTORY)/bin/rasa-intent-student distill --output $(DISTILL_DIR)
 
-# The second stage: the first stage's student, 4,000 more steps with the 960 staged dialogue messages as well
-# (dialogue-next) and the translation-ranking term; --resume continues it like the first.
+# The second stage: the first stage's student, 4,000 more steps with 1,920 more dialogue messages
+# (dialogue-next, dialogue-more) and the translation-ranking term; --resume continues it like the first.
 distill-next: distill
 	$(FACTORY)/bin/rasa-intent-student distill --output $(DISTILL_NEXT_DIR) --init-from $(DISTILL_DIR)/ckpt.pt \
-		--max-steps 4000 --lr 2e-4 --warmup-steps 100 --rank-weight 0.1 --parallel-sources dialogue dialogue-next django
+		--max-steps 4000 --lr 2e-4 --warmup-steps 100 --rank-weight 0.1 \
+		--parallel-sources dialogue dialogue-next dialogue-more django
 
 demo: $(VENV)/.installed
 	$(PY) -m examples.memory_bot.demo
