@@ -159,7 +159,8 @@ def neighbour_batches(
     order = list(range(len(train)))
     rng.shuffle(order)
     group = max(1, batch_size * 50 // (1 + neighbours.shape[1]))
-    order = [i for start in range(0, len(order), group) for i in sorted(order[start : start + group], key=lambda i: lengths[train[i]])]
+    by_length = lambda i: lengths[train[i]]  # noqa: E731
+    order = [i for start in range(0, len(order), group) for i in sorted(order[start : start + group], key=by_length)]
     batches: List[List[int]] = []
     batch: List[int] = []
     for i in order:
