@@ -27,6 +27,7 @@ def _add_field(parser: argparse.ArgumentParser, f: Any, help: str = "") -> None:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from rasa_intent_student.factory.corpus import CorpusConfig
     from rasa_intent_student.factory.distill.config import DistillConfig
+    from rasa_intent_student.factory.parallel import PARALLEL_SOURCES
 
     p = subparsers.add_parser(
         "distill",
@@ -40,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             _add_field(p, f, f.metadata.get("help", ""))
     corpus_help = {"languages": "ISO 639-1 codes of the corpus", "texts_per_language": "monolingual corpus texts per language",
                    "max_django_per_language": "cap on Django catalog strings per language (0: none)",
-                   "parallel_sources": "parallel pairs added to the corpus: dialogue, dialogue-next, dialogue-more and dialogue-voice (960 messages each), django", "django_pairs_per_language": "cap on Django translation pairs per language"}
+                   "parallel_sources": f"parallel pairs added to the corpus, of {', '.join(PARALLEL_SOURCES)}", "django_pairs_per_language": "cap on Django translation pairs per language"}
     for f in fields(CorpusConfig):
         if f.name in CORPUS_FLAGS:
             _add_field(p, f, corpus_help[f.name])

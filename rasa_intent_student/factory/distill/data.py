@@ -133,7 +133,8 @@ def same_language_neighbours(targets: np.ndarray, rows: Sequence[int], langs: Se
         by_lang.setdefault(langs[row], []).append(position)
     for positions in by_lang.values():
         members = rows[positions]
-        emb = targets[members] / np.linalg.norm(targets[members], axis=1, keepdims=True).clip(min=1e-12)
+        emb = targets[members]
+        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True).clip(min=1e-12)
         sims = emb @ emb.T
         np.fill_diagonal(sims, -np.inf)
         kept = min(k, len(members) - 1)
@@ -159,8 +160,8 @@ def neighbour_batches(
     order = list(range(len(train)))
     rng.shuffle(order)
     group = max(1, batch_size * 50 // (1 + neighbours.shape[1]))
-    by_length = lambda i: lengths[train[i]]  # noqa: E731
-    order = [i for start in range(0, len(order), group) for i in sorted(order[start : start + group], key=by_length)]
+    order = [i for start in range(0, len(order), group)
+             for i in sorted(order[start : start + group], key=lambda i: lengths[train[i]])]
     batches: List[List[int]] = []
     batch: List[int] = []
     for i in order:
