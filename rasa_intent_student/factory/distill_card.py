@@ -171,6 +171,9 @@ def _optional_terms(config: Dict[str, Any]) -> str:
     if config.get("token_weight"):
         parts.append(f" + {config['token_weight']} x relative squared error between each token's last hidden state and the "
                      "teacher's (a layer-wise target: the student's last layer is the teacher's last)")
+    if config.get("relation_weight"):
+        parts.append(f" + {config['relation_weight']} x KL between the teacher's and the student's last-layer self-attention "
+                     "relations (query-query, key-key, value-value per head, MiniLMv2)")
     if config.get("rank_weight"):
         parts.append(f" + {config['rank_weight']} x in-batch translation ranking (InfoNCE at scale {config.get('rank_scale')}: "
                      "each translation against the teacher's embeddings of the batch's texts, its source the positive)")

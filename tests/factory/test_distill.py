@@ -1,5 +1,6 @@
-"""Distillation: losses by hand, loss goes down, resume is exact, the teacher cache is reused."""
+"""Distillation: losses by hand, loss goes down, resume is exact, the teacher caches are reused."""
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,6 @@ from rasa_intent_student.factory.corpus import CorpusConfig  # noqa: E402
 from rasa_intent_student.factory.distill import (  # noqa: E402
     CHECKPOINT_FILE,
     CORPUS_MANIFEST_FILE,
-    STUDENT_DIR,
     DistillConfig,
     distill,
     embedding_mse,
@@ -448,3 +448,64 @@ def test_neighbour_batches_train_and_bad_values_are_refused(tiny_teachers, route
         DistillConfig(neighbours=64).check()
     with pytest.raises(ValueError, match=r"neighbours=-1"):
         DistillConfig(neighbours=-1).check()
+
+
+def test_relation_loss_by_hand():
+    from rasa_intent_student.factory.distill.losses import relation_loss
+
+    """One head of width 1, two real tokens and one padded: the KL of each relation row, averaged."""
+    teacher = torch.tensor([[[1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [5.0, 5.0, 5.0]]])  # [q | k | v] of 3 tokens, dim 1
+    mask = torch.tensor([[1, 1, 0]])
+    assert relation_loss(teacher.clone(), teacher, mask, heads=1).item() == pytest.approx(0.0, abs=1e-7)
+    student = torch.tensor([[[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [-7.0, 2.0, 3.0]]])  # the padded token may be anything
+    # Teacher rows: token 0 relates to (0, 1) by softmax(1, 0); token 1 by softmax(0, 0) = uniform.
+    # The student's rows are uniform, so only token 0's row costs: KL(softmax(1, 0) || uniform), the same for q, k, v.
+    p = 1 / (1 + math.exp(-1.0))
+    expected = (p * math.log(2 * p) + (1 - p) * math.log(2 * (1 - p))) / 2  # averaged over the two real tokens
+    assert relation_loss(student, teacher, mask, heads=1).item() == pytest.approx(expected, rel=1e-5)
+    moved = student.clone()
+    moved[0, 2] = 100.0
+    assert relation_loss(moved, teacher, mask, heads=1).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_relation_loss_gradient_is_finite_with_padding():
+    from rasa_intent_student.factory.distill.losses import relation_loss
+
+    student = torch.randn(2, 5, 12, requires_grad=True)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    relation_loss(student, torch.randn(2, 5, 12), mask, heads=2).backward()
+    assert torch.isfinite(student.grad).all() and not student.grad[0, 3:].any()  # padded tokens get no gradient
+
+
+def test_teacher_qkv_is_cached_and_matches_the_last_layer(tiny_teachers, tmp_path):
+    from rasa_intent_student.factory.distill.relations import relation_cache_path, teacher_qkv
+    from rasa_intent_student.factory.distill.targets import collate
+
+    teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
+    texts = ["book a table for two", "what did I order last week?", "hello there!"]
+    ids = tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32)
+    sentences = teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h1")
+    qkv = teacher_qkv(teacher.model, ids, 1, sentences)
+    assert relation_cache_path(sentences).is_file() and qkv.states.shape == (sum(map(len, ids)), 3 * 32)
+    # Row 1 alone: the last layer's projections of the states that enter it.
+    input_ids, mask = collate([ids[1]], 1)
+    attention = teacher.model.encoder.layer[-1].attention.self
+    with torch.no_grad():
+        entering = teacher.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[-2]
+        expected = torch.cat([attention.query(entering), attention.key(entering), attention.value(entering)], -1)[0].numpy()
+    np.testing.assert_allclose(qkv.batch([1], len(ids[1]))[0], expected, atol=3e-3)  # float16 storage
+    again = teacher_qkv(None, ids, 1, sentences)  # no teacher: only the cache can answer
+    np.testing.assert_array_equal(again.states, qkv.states)
+
+
+def test_relation_target_brings_the_relations_to_the_teacher(tiny_teachers, route_dir, tmp_path):
+    """The relation target alone lowers the held-out relation error; the card names it; bad values are refused."""
+    run = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "rel", max_steps=30, eval_interval=30,
+                              mse_weight=0.0, pair_weight=0.0, xling_weight=0.0, relation_weight=1.0))
+    assert run["eval"]["relation"] < 0.7 * run["eval_start"]["relation"]
+    from rasa_intent_student.factory.distill_card import distillation_lines
+
+    record = json.loads((Path(run["student_dir"]) / "distill.json").read_text())
+    assert "1.0 x KL between the teacher's and the student's last-layer self-attention relations" in "\n".join(distillation_lines(record))
+    with pytest.raises(ValueError, match="relation_weight=-0.5"):
+        DistillConfig(relation_weight=-0.5).check()

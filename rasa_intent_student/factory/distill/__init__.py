@@ -1,9 +1,10 @@
 """Distill the pruned student (teacher layers [0, 11]) towards the teacher's sentence embeddings.
 
 Modules: ``config`` (settings and defaults), ``data`` (corpus rows and parallel pairs),
-``targets`` (teacher embeddings and their cache), ``losses``, ``budget`` (schedule and
-time budget), ``loop`` (training), ``run`` (the whole run), ``pack`` (a run prepared here
-and trained on another machine).
+``targets`` (teacher embeddings and their cache), ``relations`` (the last layer's q/k/v for the
+attention-relation target, and their cache), ``losses``, ``budget`` (schedule and time budget),
+``loop`` (training), ``run`` (the whole run), ``pack`` (a run prepared here and trained on
+another machine).
 """
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.losses import distill_loss, embedding_mse, pairwise_cosine_loss

@@ -21,10 +21,13 @@ class DistillConfig:
 
     The loss of a batch is ``mse_weight * MSE(student(x), teacher(x))
     + pair_weight * pairwise-cosine(student, teacher) + xling_weight * MSE(student(t), teacher(s))
-    + token_weight * |H_student(x) - H_teacher(x)|^2 / |H_teacher(x)|^2 + rank_weight * InfoNCE(student(t); teacher(s), batch)``. The translation term runs over the
+    + token_weight * |H_student(x) - H_teacher(x)|^2 / |H_teacher(x)|^2 + rank_weight * InfoNCE(student(t); teacher(s), batch)
+    + relation_weight * KL(relations_teacher(x) || relations_student(x))``. The translation term runs over the
     translations ``t`` in the batch, whose English source ``s`` the teacher embeds: the multilingual
     knowledge-distillation target that keeps translations together. The token term matches the last
     hidden state ``H`` of every token (a layer-wise target: the student's last layer is the teacher's).
+    The relation term (MiniLMv2) matches the last layer's query-query, key-key and value-value
+    self-attention relations per head, another layer-wise target.
     The ranking term asks each translation to be nearer to its source than to every other text in the
     batch (in-batch negatives, the translation-ranking task of multilingual sentence encoders).
     """
@@ -44,6 +47,8 @@ class DistillConfig:
     xling_weight: float = _opt(1.0, "weight of the translation target: a translation's embedding towards the teacher's embedding of its English source")
     token_weight: float = _opt(1.0, "weight of the token target: each token's last hidden state towards the teacher's "
                                "(relative squared error; the teacher's token states are cached beside its embeddings)")
+    relation_weight: float = _opt(0.0, "weight of the attention-relation target: the last layer's query-query, key-key and "
+                                  "value-value relations per head towards the teacher's (KL; its q/k/v are cached per token)")
     rank_weight: float = _opt(0.0, "weight of the translation-ranking term: each translation must rank its English source "
                               "first among the batch's texts (in-batch negatives, teacher embeddings as keys)")
     rank_scale: float = _opt(20.0, "inverse temperature of the translation-ranking term (cosines are multiplied by it)")
@@ -76,6 +81,7 @@ class DistillConfig:
         values.setdefault("token_weight", 0.0)
         values.setdefault("embedding_lr", 0.0)
         values.setdefault("rank_weight", 0.0)
+        values.setdefault("relation_weight", 0.0)
         corpus = dict(data.get("corpus", {}))
         for key in ("languages", "parallel_sources"):
             if key in corpus:
@@ -109,6 +115,6 @@ class DistillConfig:
                                "(each drawn text brings that many neighbours into its batch), e.g. 3.")
         if self.rank_scale <= 0:
             raise StudentError(f"rank_scale={self.rank_scale} must be > 0 (an inverse temperature, e.g. 20).")
-        for name in ("mse_weight", "pair_weight", "xling_weight", "token_weight", "rank_weight", "embedding_lr"):
+        for name in ("mse_weight", "pair_weight", "xling_weight", "token_weight", "relation_weight", "rank_weight", "embedding_lr"):
             if getattr(self, name) < 0:
                 raise StudentError(f"{name}={getattr(self, name)} is negative; loss weights must be >= 0.")

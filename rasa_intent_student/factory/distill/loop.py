@@ -18,7 +18,8 @@ from rasa_intent_student.factory.distill.data import (
     same_language_neighbours,
     split_indices,
 )
-from rasa_intent_student.factory.distill.losses import distill_loss, pairwise_cosine_loss, token_state_loss
+from rasa_intent_student.factory.distill.losses import distill_loss, pairwise_cosine_loss, relation_loss, token_state_loss
+from rasa_intent_student.factory.distill.relations import last_layer_qkv, student_qkv
 from rasa_intent_student.factory.distill.targets import TokenStates, collate, embed, pool
 from rasa_intent_student.pooling import normalize
 from rasa_intent_student.errors import StudentError
@@ -99,10 +100,12 @@ def evaluate(
     source_targets: Optional[np.ndarray] = None,
     translated: Optional[np.ndarray] = None,
     token_states: Optional[TokenStates] = None,
+    teacher_qkv: Optional[TokenStates] = None,
 ) -> Dict[str, float]:
     """Teacher fidelity on held-out texts: mse (2 - 2 cos), cosine, pairwise loss, per-language cosine,
     ``xling``: 2 - 2 cos between a held-out translation and the teacher's embedding of its English source,
-    and ``token``: the token target's error, where the teacher's token states are given (rows of ``ids``)."""
+    ``token``: the token target's error, where the teacher's token states are given (rows of ``ids``),
+    and ``relation``: the relation target's error, where the teacher's last-layer q/k/v are given."""
     import torch
 
     emb = embed(student, ids, pad_id, pooling)
@@ -121,6 +124,8 @@ def evaluate(
         out["xling_top1"] = float((sims.max(1) <= np.diag(sims) + 1e-6).mean())
     if token_states is not None:
         out["token"] = held_out_token_error(student, ids, token_states, pad_id)
+    if teacher_qkv is not None:
+        out["relation"] = held_out_relation_error(student, ids, teacher_qkv, pad_id)
     for lang in sorted(set(langs)):
         out[f"cosine_{lang}"] = float(cos[[i for i, l in enumerate(langs) if l == lang]].mean())
     return out
@@ -130,11 +135,33 @@ def held_out_line(metrics: Dict[str, float]) -> str:
     """One log line of the held-out figures."""
     nan = float("nan")
     return (f"held-out mse {metrics['mse']:.4f} cosine {metrics['cosine']:.4f} pair {metrics['pair']:.5f} "
-            f"xling {metrics.get('xling', nan):.4f} top1 {metrics.get('xling_top1', nan):.3f} token {metrics.get('token', nan):.4f}")
+            f"xling {metrics.get('xling', nan):.4f} top1 {metrics.get('xling_top1', nan):.3f} token {metrics.get('token', nan):.4f}"
+            + (f" relation {metrics['relation']:.4f}" if "relation" in metrics else ""))
 
 
-def held_out_token_error(student: Any, ids: Sequence[List[int]], token_states: TokenStates, pad_id: int, batch_size: int = 64) -> float:
+def held_out_token_error(student: Any, ids: Sequence[List[int]], token_states: TokenStates, pad_id: int) -> float:
     """The token target's error over ``ids`` (``token_states`` row ``i`` belongs to ``ids[i]``), token-weighted."""
+
+    def batch_error(input_ids, mask, target):
+        return token_state_loss(student(input_ids=input_ids, attention_mask=mask).last_hidden_state, target, mask)
+
+    return _token_weighted_mean(student, ids, token_states, pad_id, batch_error)
+
+
+def held_out_relation_error(student: Any, ids: Sequence[List[int]], teacher_qkv: TokenStates, pad_id: int) -> float:
+    """The relation target's error over ``ids`` (``teacher_qkv`` row ``i`` belongs to ``ids[i]``), token-weighted."""
+    with last_layer_qkv(student) as captured:
+
+        def batch_error(input_ids, mask, target):
+            student(input_ids=input_ids, attention_mask=mask)
+            return relation_loss(student_qkv(captured), target, mask, student.config.num_attention_heads)
+
+        return _token_weighted_mean(student, ids, teacher_qkv, pad_id, batch_error)
+
+
+def _token_weighted_mean(student: Any, ids: Sequence[List[int]], states: TokenStates, pad_id: int,
+                         batch_error: Callable[..., "torch.Tensor"], batch_size: int = 64) -> float:
+    """``batch_error(input_ids, mask, teacher states)`` over ``ids`` in batches, averaged by real tokens, no grad."""
     import torch
 
     device = next(student.parameters()).device
@@ -143,10 +170,9 @@ def held_out_token_error(student: Any, ids: Sequence[List[int]], token_states: T
         for start in range(0, len(ids), batch_size):
             rows = list(range(start, min(start + batch_size, len(ids))))
             input_ids, mask = collate([ids[i] for i in rows], pad_id, device)
-            hidden = student(input_ids=input_ids, attention_mask=mask).last_hidden_state
-            target = torch.from_numpy(token_states.batch(rows, input_ids.shape[1])).to(device)
+            target = torch.from_numpy(states.batch(rows, input_ids.shape[1])).to(device)
             n = int(mask.sum())
-            total += float(token_state_loss(hidden, target, mask)) * n
+            total += float(batch_error(input_ids, mask, target)) * n
             tokens += n
     return total / max(tokens, 1)
 
@@ -166,6 +192,7 @@ def train(
     stop_at_step: Optional[int] = None,
     log: Callable[[str], None] = logger.info,
     token_states: Optional[TokenStates] = None,
+    teacher_qkv: Optional[TokenStates] = None,
 ) -> Dict[str, Any]:
     """Train ``student`` towards ``targets`` (and translations towards their sources' targets).
 
@@ -176,6 +203,7 @@ def train(
         checkpoint: a loaded checkpoint to continue from (weights, optimizer, step, history).
         stop_at_step: checkpoint and stop there (the schedule still runs to ``max_steps``).
         token_states: the teacher's token states of every row (needed when ``config.token_weight > 0``).
+        teacher_qkv: the teacher's last-layer q/k/v of every row (needed when ``config.relation_weight > 0``).
 
     Returns:
         {"config", "step", "eval_start", "history", "seconds", "steps_per_s"}.
@@ -193,9 +221,12 @@ def train(
     eval_sources = targets[np.maximum(source_of[eval_idx], 0)]
     if config.token_weight > 0 and token_states is None:
         raise StudentError(f"token_weight={config.token_weight} needs the teacher's token states; pass token_states.")
+    if config.relation_weight > 0 and teacher_qkv is None:
+        raise StudentError(f"relation_weight={config.relation_weight} needs the teacher's last-layer q/k/v; pass teacher_qkv.")
     eval_tokens = token_states.subset(eval_idx) if token_states is not None else None
+    eval_qkv = teacher_qkv.subset(eval_idx) if teacher_qkv is not None else None
     eval_args = ([ids[i] for i in eval_idx], targets[eval_idx], [langs[i] for i in eval_idx], pad_id, pooling,
-                 eval_sources, source_of[eval_idx] >= 0, eval_tokens)
+                 eval_sources, source_of[eval_idx] >= 0, eval_tokens, eval_qkv)
     step, history, eval_start = 0, [], None
     if checkpoint is not None:
         student.load_state_dict(checkpoint["model"], strict=False)
@@ -235,7 +266,8 @@ def train(
         input_ids, mask = collate([ids[i] for i in batch], pad_id, device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config) * group.get("lr_scale", 1.0)  # optimizer states saved before the delta lack it
-        hidden = student(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        with last_layer_qkv(student) as captured:
+            hidden = student(input_ids=input_ids, attention_mask=mask).last_hidden_state
         emb = pool(hidden, mask, pooling)
         sources = source_of[batch]
         rows = np.nonzero(sources >= 0)[0]
@@ -246,8 +278,12 @@ def train(
         if config.rank_weight > 0 and len(rows):
             key_rows, positives = ranking_keys(batch, source_of)
             ranking = (targets_t[torch.from_numpy(key_rows).to(device)], torch.from_numpy(positives).to(device))
+        relations = None
+        if config.relation_weight > 0:
+            relations = (student_qkv(captured), torch.from_numpy(teacher_qkv.batch(batch, input_ids.shape[1])).to(device),
+                         mask, student.config.num_attention_heads)
         losses = distill_loss(emb, targets_t[batch], config, torch.from_numpy(rows).to(device), targets_t[sources[rows]],
-                              token_args, ranking)
+                              token_args, ranking, relations)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)

@@ -1,4 +1,5 @@
-"""Distillation losses on sentence embeddings and token states (torch)."""
+"""Distillation losses on sentence embeddings, token states and attention relations (torch)."""
+import math
 from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 if TYPE_CHECKING:
@@ -56,6 +57,32 @@ def translation_ranking_loss(queries: "torch.Tensor", keys: "torch.Tensor", posi
     return (torch.logsumexp(logits, dim=-1) - torch.logsumexp(positive_logits, dim=-1)).mean()
 
 
+def relation_loss(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor", heads: int) -> "torch.Tensor":
+    """KL(teacher || student) of the query-query, key-key and value-value relations, averaged over
+    the three, the heads and the real tokens. Zero when the projections are equal.
+
+    Args:
+        student, teacher: (b, t, 3 * dim): [q | k | v] of the last layer; mask: (b, t), 1 on real tokens.
+        heads: attention heads (``config.num_attention_heads``).
+    """
+    import torch.nn.functional as F
+
+    b, t, width = student.shape
+    d = width // 3 // heads
+    keys_masked = (mask == 0)[:, None, None, :]  # padded keys get no probability
+
+    def log_relations(x: "torch.Tensor") -> "torch.Tensor":
+        x = x.view(b, t, 3, heads, d).permute(2, 0, 3, 1, 4)  # (3, b, heads, t, d)
+        scores = x @ x.transpose(-1, -2) / math.sqrt(d)
+        # A finite floor, not -inf: the KL below then stays finite (and its gradient zero) on padding.
+        return F.log_softmax(scores.masked_fill(keys_masked, -1e9), dim=-1)
+
+    log_s, log_t = log_relations(student), log_relations(teacher)
+    kl = (log_t.exp() * (log_t - log_s)).masked_fill(keys_masked, 0.0).sum(-1)  # (3, b, heads, t)
+    rows = mask[None, :, None, :].to(kl.dtype)
+    return (kl * rows).sum() / (rows.sum() * 3 * heads).clamp(min=1.0)
+
+
 def distill_loss(
     student: "torch.Tensor",
     teacher: "torch.Tensor",
@@ -64,6 +91,7 @@ def distill_loss(
     source_targets: Optional["torch.Tensor"] = None,
     token_states: Optional[Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]] = None,
     ranking: Optional[Tuple["torch.Tensor", "torch.Tensor"]] = None,
+    relations: Optional[Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", int]] = None,
 ) -> Dict[str, "torch.Tensor"]:
     """The weighted loss of one batch and its parts, averaged over the Matryoshka prefixes.
 
@@ -73,9 +101,10 @@ def distill_loss(
         source_targets: (len(translated), dim) teacher embeddings of their English sources.
         token_states: (student states, teacher states, mask) for the token target (``config.token_weight``).
         ranking: (keys, positives) of ``translation_ranking_loss`` for the rows ``translated`` (``config.rank_weight``).
+        relations: (student q/k/v, teacher q/k/v, mask, heads) of ``relations.relation_loss`` (``config.relation_weight``).
 
     Returns:
-        {"loss", "mse", "pair", "xling", "token", "rank"}.
+        {"loss", "mse", "pair", "xling", "token", "rank", "relation"}.
     """
     import torch
 
@@ -92,6 +121,9 @@ def distill_loss(
     rank = torch.zeros((), device=student.device)
     if ranking is not None and translated is not None and len(translated) and config.rank_weight > 0:
         rank = translation_ranking_loss(student[translated], *ranking, config.rank_scale)
+    relation = torch.zeros((), device=student.device)
+    if relations is not None and config.relation_weight > 0:
+        relation = relation_loss(*relations)
     loss = (config.mse_weight * mse + config.pair_weight * pair + config.xling_weight * xling
-            + config.token_weight * token + config.rank_weight * rank)
-    return {"loss": loss, "mse": mse, "pair": pair, "xling": xling, "token": token, "rank": rank}
+            + config.token_weight * token + config.rank_weight * rank + config.relation_weight * relation)
+    return {"loss": loss, "mse": mse, "pair": pair, "xling": xling, "token": token, "rank": rank, "relation": relation}

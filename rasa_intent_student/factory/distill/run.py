@@ -12,6 +12,7 @@ from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import build_training_set
 from rasa_intent_student.factory.distill.embeddings import delta_tokens, fold_earlier_delta, frequent_tokens, merge_delta
 from rasa_intent_student.factory.distill.loop import load_checkpoint, make_student, resolve_device, train, trainable_state
+from rasa_intent_student.factory.distill.relations import teacher_qkv
 from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, tokenize
 from rasa_intent_student.errors import StudentError
 
@@ -84,6 +85,7 @@ def distill(
     cache = teacher_cache_path(out / CACHE_DIR, teacher.source, teacher.prefix, teacher.pooling, config.max_seq_length, manifest["sha256"])
     teacher.model.to(resolve_device(config.device))
     targets, token_states = teacher_targets(teacher.model, ids, pad_id, teacher.pooling, cache, with_tokens=config.token_weight > 0)
+    qkv = teacher_qkv(teacher.model, ids, pad_id, cache) if config.relation_weight > 0 else None
     teacher_size = {"teacher_layers": int(teacher.model.config.num_hidden_layers), "teacher_parameters": count_parameters(teacher.model)}
     student = make_student(teacher.model, config.layers, frequent_tokens(ids, config.embedding_min_count) if config.embedding_lr > 0 else ())
     first_stage = None
@@ -97,7 +99,7 @@ def distill(
             log(f"student initialized from {config.init_from} (step {earlier['step']})")
     teacher.model = None  # the 12-layer teacher is no longer needed
     run = train(student, ids, langs, targets, data.source_index, data.translation_rows(config.xling_sources), config,
-                pad_id, teacher.pooling, ckpt_path, checkpoint, stop_at_step, log, token_states)
+                pad_id, teacher.pooling, ckpt_path, checkpoint, stop_at_step, log, token_states, qkv)
     config, history = run["config"], run["history"]
     result = {"config": asdict(config), "teacher": teacher.source, **teacher_size, "step": run["step"],
               "eval_start": run["eval_start"], "eval": history[-1] if history else run["eval_start"],

@@ -119,7 +119,7 @@ def teacher_targets(
     token_file = token_cache_path(cache_file)
     embeddings, tokens = _cached_embeddings(cache_file, len(ids)), None
     if with_tokens:
-        tokens = _cached_token_states(token_file, offsets)
+        tokens = cached_token_states(token_file, offsets)
     if embeddings is not None and (tokens is not None or not with_tokens):
         return embeddings, tokens
 
@@ -135,10 +135,10 @@ def teacher_targets(
             for j, row in enumerate(chunk):
                 states[offsets[row] : offsets[row + 1]] = hidden[j, : lengths[row]]
     if new_embeddings is not None:
-        _save_atomically(cache_file, lambda path: np.save(path, new_embeddings))
+        save_atomically(cache_file, lambda path: np.save(path, new_embeddings))
         embeddings = new_embeddings
     if states is not None:
-        _save_atomically(token_file, lambda path: np.savez(path, states=states, offsets=offsets))
+        save_atomically(token_file, lambda path: np.savez(path, states=states, offsets=offsets))
         tokens = TokenStates(states, offsets)
     logger.info("Teacher targets of %d texts (%d tokens) in %.0f s -> %s", len(ids), int(offsets[-1]), time.time() - start, cache_file.parent)
     return embeddings, tokens
@@ -155,18 +155,18 @@ def _cached_embeddings(cache_file: Path, n: int) -> Optional[np.ndarray]:
     return None
 
 
-def _cached_token_states(cache_file: Path, offsets: np.ndarray) -> Optional[TokenStates]:
+def cached_token_states(cache_file: Path, offsets: np.ndarray) -> Optional[TokenStates]:
     if not cache_file.is_file():
         return None
     with np.load(cache_file) as cached:
         if np.array_equal(cached["offsets"], offsets):
-            logger.info("Teacher token states from cache %s", cache_file)
+            logger.info("Teacher token states from cache %s", cache_file.name)
             return TokenStates(cached["states"], offsets)
     logger.warning("Cache %s does not match the %d texts; recomputing.", cache_file, len(offsets) - 1)
     return None
 
 
-def _save_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def save_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a partial file and rename it: a cache is never half-written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".partial" + path.suffix)
