@@ -168,6 +168,9 @@ def _embedding_sentence(c: Dict[str, Any]) -> str:
 def _optional_terms(config: Dict[str, Any]) -> str:
     """The loss sentence's parts for the targets that are off by default (empty for those that were off)."""
     parts = []
+    if config.get("neighbourhood_weight"):
+        parts.append(f" + {config['neighbourhood_weight']} x KL between the teacher's and the student's softmax over the batch's "
+                     f"other texts by cosine / {config.get('neighbourhood_temperature')} (each text's nearest neighbours)")
     if config.get("token_weight"):
         parts.append(f" + {config['token_weight']} x relative squared error between each token's last hidden state and the "
                      "teacher's (a layer-wise target: the student's last layer is the teacher's last)")

@@ -509,3 +509,39 @@ def test_relation_target_brings_the_relations_to_the_teacher(tiny_teachers, rout
     assert "1.0 x KL between the teacher's and the student's last-layer self-attention relations" in "\n".join(distillation_lines(record))
     with pytest.raises(ValueError, match="relation_weight=-0.5"):
         DistillConfig(relation_weight=-0.5).check()
+
+
+def test_neighbourhood_loss_by_hand():
+    """Three texts: each row's softmax over the other two by cosine / T, KL(teacher || student), averaged."""
+    from rasa_intent_student.factory.distill.losses import neighbourhood_loss
+
+    teacher = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+    assert neighbourhood_loss(3 * teacher, teacher, 0.1).item() == pytest.approx(0.0, abs=1e-6)  # scale does not matter
+    student = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+
+    def rows(x):
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        out = []
+        for i in range(3):
+            logits = np.array([x[i] @ x[j] / 0.1 for j in range(3) if j != i])
+            out.append(np.exp(logits) / np.exp(logits).sum())
+        return out
+
+    expected = np.mean([(p * np.log(p / q)).sum() for p, q in zip(rows(teacher.numpy()), rows(student.numpy()))])
+    assert neighbourhood_loss(student, teacher, 0.1).item() == pytest.approx(expected, rel=1e-5)
+    # A lower temperature sharpens each row onto its nearest text: the same error costs more.
+    assert neighbourhood_loss(student, teacher, 0.05).item() > neighbourhood_loss(student, teacher, 0.1).item()
+
+
+def test_neighbourhood_target_trains_and_settings_are_checked(tiny_teachers, route_dir, tmp_path):
+    from rasa_intent_student.factory.distill_card import distillation_lines
+
+    run = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "nb", max_steps=20, eval_interval=20,
+                              mse_weight=0.0, pair_weight=0.0, xling_weight=0.0, neighbourhood_weight=1.0))
+    assert run["eval"]["pair"] < run["eval_start"]["pair"]  # the in-batch structure moves towards the teacher's
+    record = json.loads((Path(run["student_dir"]) / "distill.json").read_text())
+    assert "1.0 x KL between the teacher's and the student's softmax over the batch's other texts by cosine / 0.05" in "\n".join(distillation_lines(record))
+    with pytest.raises(ValueError, match="neighbourhood_temperature=0"):
+        DistillConfig(neighbourhood_temperature=0.0).check()
+    with pytest.raises(ValueError, match="neighbourhood_weight=-1"):
+        DistillConfig(neighbourhood_weight=-1.0).check()

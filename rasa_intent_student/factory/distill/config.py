@@ -20,12 +20,15 @@ class DistillConfig:
     """One distillation run (stored in every checkpoint).
 
     The loss of a batch is ``mse_weight * MSE(student(x), teacher(x))
-    + pair_weight * pairwise-cosine(student, teacher) + xling_weight * MSE(student(t), teacher(s))
+    + pair_weight * pairwise-cosine(student, teacher) + neighbourhood_weight * KL(softmax(cos_teacher / T) || softmax(cos_student / T))
+    + xling_weight * MSE(student(t), teacher(s))
     + token_weight * |H_student(x) - H_teacher(x)|^2 / |H_teacher(x)|^2 + rank_weight * InfoNCE(student(t); teacher(s), batch)
     + relation_weight * KL(relations_teacher(x) || relations_student(x))``. The translation term runs over the
     translations ``t`` in the batch, whose English source ``s`` the teacher embeds: the multilingual
     knowledge-distillation target that keeps translations together. The token term matches the last
     hidden state ``H`` of every token (a layer-wise target: the student's last layer is the teacher's).
+    The neighbourhood term compares, per text, the distribution over the batch's other texts at a low
+    temperature ``T``: its nearest neighbours, which the pairwise MSE weighs no more than any pair.
     The relation term (MiniLMv2) matches the last layer's query-query, key-key and value-value
     self-attention relations per head, another layer-wise target.
     The ranking term asks each translation to be nearer to its source than to every other text in the
@@ -44,6 +47,10 @@ class DistillConfig:
     grad_clip: float = _opt(1.0, "gradient-norm clip")
     mse_weight: float = _opt(1.0, "weight of the absolute target: MSE between student and teacher unit embeddings")
     pair_weight: float = _opt(30.0, "weight of the in-batch pairwise-cosine loss (the similarity structure)")
+    neighbourhood_weight: float = _opt(0.0, "weight of the neighbourhood target: each text's softmax over the batch's other "
+                                       "texts by cosine / --neighbourhood-temperature, student towards teacher (KL)")
+    neighbourhood_temperature: float = _opt(0.05, "temperature of the neighbourhood target (cosine units; lower weighs the "
+                                            "nearest texts more)")
     xling_weight: float = _opt(1.0, "weight of the translation target: a translation's embedding towards the teacher's embedding of its English source")
     token_weight: float = _opt(1.0, "weight of the token target: each token's last hidden state towards the teacher's "
                                "(relative squared error; the teacher's token states are cached beside its embeddings)")
@@ -82,6 +89,7 @@ class DistillConfig:
         values.setdefault("embedding_lr", 0.0)
         values.setdefault("rank_weight", 0.0)
         values.setdefault("relation_weight", 0.0)
+        values.setdefault("neighbourhood_weight", 0.0)
         corpus = dict(data.get("corpus", {}))
         for key in ("languages", "parallel_sources"):
             if key in corpus:
@@ -113,8 +121,10 @@ class DistillConfig:
         if not 0 <= self.neighbours < self.batch_size:
             raise StudentError(f"neighbours={self.neighbours} must be >= 0 and below batch_size={self.batch_size} "
                                "(each drawn text brings that many neighbours into its batch), e.g. 3.")
+        if self.neighbourhood_temperature <= 0:
+            raise StudentError(f"neighbourhood_temperature={self.neighbourhood_temperature} must be > 0 (cosine units, e.g. 0.05).")
         if self.rank_scale <= 0:
             raise StudentError(f"rank_scale={self.rank_scale} must be > 0 (an inverse temperature, e.g. 20).")
-        for name in ("mse_weight", "pair_weight", "xling_weight", "token_weight", "relation_weight", "rank_weight", "embedding_lr"):
+        for name in ("mse_weight", "pair_weight", "neighbourhood_weight", "xling_weight", "token_weight", "relation_weight", "rank_weight", "embedding_lr"):
             if getattr(self, name) < 0:
                 raise StudentError(f"{name}={getattr(self, name)} is negative; loss weights must be >= 0.")

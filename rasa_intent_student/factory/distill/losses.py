@@ -26,6 +26,24 @@ def pairwise_cosine_loss(student: "torch.Tensor", teacher: "torch.Tensor") -> "t
     return (s @ s.T - t @ t.T).pow(2).mean()
 
 
+def neighbourhood_loss(student: "torch.Tensor", teacher: "torch.Tensor", temperature: float) -> "torch.Tensor":
+    """KL(teacher || student) of each text's softmax over the batch's other texts by ``cosine / temperature``.
+
+    The pairwise MSE weighs every pair alike, and e5's cosines crowd between 0.7 and 0.9, so a text's
+    nearest neighbours barely count; at a low temperature they dominate, as in nearest-neighbour and
+    few-shot classification. Averaged over the batch's texts; zero when the cosines are equal.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    s, t = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
+    self_pairs = torch.eye(len(s), dtype=torch.bool, device=s.device)
+    # A finite floor on the diagonal, not -inf: exp gives 0 there and the KL stays finite.
+    log_s = F.log_softmax((s @ s.T / temperature).masked_fill(self_pairs, -1e9), dim=-1)
+    log_t = F.log_softmax((t @ t.T / temperature).masked_fill(self_pairs, -1e9), dim=-1)
+    return (log_t.exp() * (log_t - log_s)).masked_fill(self_pairs, 0.0).sum(-1).mean()
+
+
 def token_state_loss(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
     """Relative squared error of the token states, ``|s - t|^2 / |t|^2``, averaged over the real tokens.
 
@@ -104,13 +122,16 @@ def distill_loss(
         relations: (student q/k/v, teacher q/k/v, mask, heads) of ``relations.relation_loss`` (``config.relation_weight``).
 
     Returns:
-        {"loss", "mse", "pair", "xling", "token", "rank", "relation"}.
+        {"loss", "mse", "pair", "neighbourhood", "xling", "token", "rank", "relation"}.
     """
     import torch
 
     dims = config.matryoshka_dims or (student.shape[-1],)
     mse = sum(embedding_mse(student[:, :d], teacher[:, :d]) for d in dims) / len(dims)
     pair = sum(pairwise_cosine_loss(student[:, :d], teacher[:, :d]) for d in dims) / len(dims)
+    neighbourhood = torch.zeros((), device=student.device)
+    if config.neighbourhood_weight > 0:
+        neighbourhood = neighbourhood_loss(student, teacher, config.neighbourhood_temperature)
     xling = torch.zeros((), device=student.device)
     if translated is not None and len(translated) and config.xling_weight > 0:
         rows = student[translated]
@@ -124,6 +145,6 @@ def distill_loss(
     relation = torch.zeros((), device=student.device)
     if relations is not None and config.relation_weight > 0:
         relation = relation_loss(*relations)
-    loss = (config.mse_weight * mse + config.pair_weight * pair + config.xling_weight * xling
+    loss = (config.mse_weight * mse + config.pair_weight * pair + config.neighbourhood_weight * neighbourhood + config.xling_weight * xling
             + config.token_weight * token + config.rank_weight * rank + config.relation_weight * relation)
-    return {"loss": loss, "mse": mse, "pair": pair, "xling": xling, "token": token, "rank": rank, "relation": relation}
+    return {"loss": loss, "mse": mse, "pair": pair, "neighbourhood": neighbourhood, "xling": xling, "token": token, "rank": rank, "relation": relation}
