@@ -1,4 +1,5 @@
 """The training loop: student, batches, optimizer, evaluation, checkpoints (nanoGPT-sized)."""
+import contextlib
 import copy
 import logging
 import time
@@ -266,7 +267,8 @@ def train(
         input_ids, mask = collate([ids[i] for i in batch], pad_id, device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config) * group.get("lr_scale", 1.0)  # optimizer states saved before the delta lack it
-        with last_layer_qkv(student) as captured:
+        # The hooks only where the relation target reads them: this is the hot path.
+        with last_layer_qkv(student) if config.relation_weight > 0 else contextlib.nullcontext({}) as captured:
             hidden = student(input_ids=input_ids, attention_mask=mask).last_hidden_state
         emb = pool(hidden, mask, pooling)
         sources = source_of[batch]

@@ -38,10 +38,17 @@ def neighbourhood_loss(student: "torch.Tensor", teacher: "torch.Tensor", tempera
 
     s, t = F.normalize(student, dim=-1), F.normalize(teacher, dim=-1)
     self_pairs = torch.eye(len(s), dtype=torch.bool, device=s.device)
-    # A finite floor on the diagonal, not -inf: exp gives 0 there and the KL stays finite.
-    log_s = F.log_softmax((s @ s.T / temperature).masked_fill(self_pairs, -1e9), dim=-1)
-    log_t = F.log_softmax((t @ t.T / temperature).masked_fill(self_pairs, -1e9), dim=-1)
-    return (log_t.exp() * (log_t - log_s)).masked_fill(self_pairs, 0.0).sum(-1).mean()
+    return _softmax_kl(t @ t.T / temperature, s @ s.T / temperature, self_pairs).mean()
+
+
+def _softmax_kl(teacher_scores: "torch.Tensor", student_scores: "torch.Tensor", excluded: "torch.Tensor") -> "torch.Tensor":
+    """Row-wise KL(softmax(teacher) || softmax(student)) over the last axis, ``excluded`` entries left out."""
+    import torch.nn.functional as F
+
+    # A finite floor, not -inf: exp gives 0 there, and the KL and its gradient stay finite.
+    log_t = F.log_softmax(teacher_scores.masked_fill(excluded, -1e9), dim=-1)
+    log_s = F.log_softmax(student_scores.masked_fill(excluded, -1e9), dim=-1)
+    return (log_t.exp() * (log_t - log_s)).masked_fill(excluded, 0.0).sum(-1)
 
 
 def token_state_loss(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
@@ -83,20 +90,15 @@ def relation_loss(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch
         student, teacher: (b, t, 3 * dim): [q | k | v] of the last layer; mask: (b, t), 1 on real tokens.
         heads: attention heads (``config.num_attention_heads``).
     """
-    import torch.nn.functional as F
-
     b, t, width = student.shape
     d = width // 3 // heads
     keys_masked = (mask == 0)[:, None, None, :]  # padded keys get no probability
 
-    def log_relations(x: "torch.Tensor") -> "torch.Tensor":
+    def relations(x: "torch.Tensor") -> "torch.Tensor":
         x = x.view(b, t, 3, heads, d).permute(2, 0, 3, 1, 4)  # (3, b, heads, t, d)
-        scores = x @ x.transpose(-1, -2) / math.sqrt(d)
-        # A finite floor, not -inf: the KL below then stays finite (and its gradient zero) on padding.
-        return F.log_softmax(scores.masked_fill(keys_masked, -1e9), dim=-1)
+        return x @ x.transpose(-1, -2) / math.sqrt(d)
 
-    log_s, log_t = log_relations(student), log_relations(teacher)
-    kl = (log_t.exp() * (log_t - log_s)).masked_fill(keys_masked, 0.0).sum(-1)  # (3, b, heads, t)
+    kl = _softmax_kl(relations(teacher), relations(student), keys_masked)  # (3, b, heads, t)
     rows = mask[None, :, None, :].to(kl.dtype)
     return (kl * rows).sum() / (rows.sum() * 3 * heads).clamp(min=1.0)
 
