@@ -547,3 +547,75 @@ def test_neighbourhood_target_trains_and_settings_are_checked(tiny_teachers, rou
         DistillConfig(neighbourhood_temperature=0.0).check()
     with pytest.raises(ValueError, match="neighbourhood_weight=-1"):
         DistillConfig(neighbourhood_weight=-1.0).check()
+
+
+def test_supervised_contrastive_loss_by_hand():
+    """Four texts, labels [a, a, b, c]: only the two a's have a positive; each is scored against the other three."""
+    from rasa_intent_student.factory.distill.losses import supervised_contrastive_loss
+
+    emb = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-1.0, 0.0]])
+    labels = torch.tensor([0, 0, 1, 2])
+    x = emb.numpy() / np.linalg.norm(emb.numpy(), axis=1, keepdims=True)
+
+    def term(i, p):
+        logits = np.array([x[i] @ x[a] / 0.1 for a in range(4) if a != i])
+        return -(x[i] @ x[p] / 0.1 - np.log(np.exp(logits).sum()))
+
+    expected = (term(0, 1) + term(1, 0)) / 2
+    assert supervised_contrastive_loss(emb, labels, 0.1).item() == pytest.approx(expected, rel=1e-5)
+    assert supervised_contrastive_loss(5 * emb, labels, 0.1).item() == pytest.approx(expected, rel=1e-5)  # scale-free
+    # The same route nearer, the others farther: the loss falls.
+    closer = torch.tensor([[1.0, 0.0], [0.99, 0.14], [0.0, 1.0], [-1.0, 0.0]])
+    assert supervised_contrastive_loss(closer, labels, 0.1).item() < expected
+    # No text with a positive: zero, and a gradient that is zero rather than NaN.
+    lone = emb.clone().requires_grad_(True)
+    loss = supervised_contrastive_loss(lone, torch.tensor([0, 1, 2, 3]), 0.1)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.isfinite(lone.grad).all()
+
+
+def test_route_set_holds_the_train_split_only_and_draws_evenly(tiny_teachers, route_dir, tmp_path):
+    from rasa_intent_student.factory.distill.data import route_training_set
+    from rasa_intent_student.routes import load_routes
+
+    teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
+    tok = lambda texts: tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32)  # noqa: E731
+    routes = route_training_set(str(route_dir), ("en", "de", "th"), tok, 6)
+    train = load_routes("train", ("en", "de", "th"), route_dir)
+    assert routes.names == ["action", "other", "recall"]
+    assert routes.ids == tok([e.text for e in train])  # the dev rows never enter
+    assert [routes.names[i] for i in routes.labels] == [e.label for e in train]
+    drawn = routes.batch(6, seed=0, step=7)
+    assert sorted(routes.labels[drawn].tolist()) == [0, 0, 1, 1, 2, 2]
+    assert routes.batch(6, seed=0, step=7).tolist() == drawn.tolist()  # --resume draws the same examples
+    with pytest.raises(ValueError, match="route_batch_size=5 gives fewer than 2 examples of each of the 3 routes"):
+        route_training_set(str(route_dir), ("en", "de", "th"), tok, 5)
+
+
+def test_route_target_pulls_each_route_together(tiny_teachers, route_dir, tmp_path):
+    """The route term alone lowers the supervised contrastive loss of the route TRAIN examples; card line; bad values refused."""
+    from rasa_intent_student.factory.distill.data import route_training_set
+    from rasa_intent_student.factory.distill.losses import supervised_contrastive_loss
+    from rasa_intent_student.factory.distill.loop import make_student
+    from rasa_intent_student.factory.distill.targets import embed
+    from rasa_intent_student.factory.distill_card import distillation_lines
+
+    teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
+    routes = route_training_set(str(route_dir), ("en", "de", "th"),
+                                lambda texts: tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32), 6)
+
+    def route_loss(model):
+        emb = embed(model, routes.ids, 1, teacher.pooling)
+        return supervised_contrastive_loss(torch.from_numpy(emb), torch.from_numpy(routes.labels), 0.1).item()
+
+    before = route_loss(make_student(teacher.model, (0, 3)))
+    run = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "route", max_steps=30, eval_interval=30,
+                              mse_weight=0.0, pair_weight=0.0, xling_weight=0.0, route_weight=1.0, route_batch_size=6))
+    after = route_loss(load_teacher(run["student_dir"], tmp_path).model)
+    assert after < 0.8 * before, (before, after)
+    record = json.loads((Path(run["student_dir"]) / "distill.json").read_text())
+    assert "1.0 x supervised contrastive loss at temperature 0.1 over 6 route TRAIN examples a step" in "\n".join(distillation_lines(record))
+    with pytest.raises(ValueError, match="route_temperature=0"):
+        DistillConfig(route_temperature=0.0).check()
+    with pytest.raises(ValueError, match="route_weight=-1"):
+        DistillConfig(route_weight=-1.0).check()

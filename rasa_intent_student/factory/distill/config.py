@@ -23,7 +23,7 @@ class DistillConfig:
     + pair_weight * pairwise-cosine(student, teacher) + neighbourhood_weight * KL(softmax(cos_teacher / T) || softmax(cos_student / T))
     + xling_weight * MSE(student(t), teacher(s))
     + token_weight * |H_student(x) - H_teacher(x)|^2 / |H_teacher(x)|^2 + rank_weight * InfoNCE(student(t); teacher(s), batch)
-    + relation_weight * KL(relations_teacher(x) || relations_student(x))``. The translation term runs over the
+    + relation_weight * KL(relations_teacher(x) || relations_student(x)) + route_weight * SupCon(student(r), route(r))``. The translation term runs over the
     translations ``t`` in the batch, whose English source ``s`` the teacher embeds: the multilingual
     knowledge-distillation target that keeps translations together. The token term matches the last
     hidden state ``H`` of every token (a layer-wise target: the student's last layer is the teacher's).
@@ -33,6 +33,8 @@ class DistillConfig:
     self-attention relations per head, another layer-wise target.
     The ranking term asks each translation to be nearer to its source than to every other text in the
     batch (in-batch negatives, the translation-ranking task of multilingual sentence encoders).
+    The route term (off by default) is supervised contrastive over a batch ``r`` of route TRAIN examples
+    drawn evenly across routes: a route-aware student. The route dev split is never trained on.
     """
 
     output: str = _opt(str(DISTILL_OUTPUT_DIR), "run directory: corpus, teacher cache, ckpt.pt, student-st/")
@@ -59,6 +61,10 @@ class DistillConfig:
     rank_weight: float = _opt(0.0, "weight of the translation-ranking term: each translation must rank its English source "
                               "first among the batch's texts (in-batch negatives, teacher embeddings as keys)")
     rank_scale: float = _opt(20.0, "inverse temperature of the translation-ranking term (cosines are multiplied by it)")
+    route_weight: float = _opt(0.0, "weight of the route-aware term: supervised contrastive loss over route TRAIN examples "
+                               "(same route: positives), a separate batch each step; the dev split is never used")
+    route_temperature: float = _opt(0.1, "temperature of the route-aware term (cosine units)")
+    route_batch_size: int = _opt(48, "route TRAIN examples per step for the route-aware term, drawn evenly across routes")
     neighbours: int = _opt(0, "texts of the same language nearest to each drawn text (by the teacher's embedding) that join "
                            "it in the batch, so the pairwise target sees fine distinctions (0: random batches by length)")
     embedding_lr: float = _opt(0.2, "learning rate of the word embeddings of frequent corpus tokens, as a multiple of --lr "
@@ -90,6 +96,7 @@ class DistillConfig:
         values.setdefault("rank_weight", 0.0)
         values.setdefault("relation_weight", 0.0)
         values.setdefault("neighbourhood_weight", 0.0)
+        values.setdefault("route_weight", 0.0)
         corpus = dict(data.get("corpus", {}))
         for key in ("languages", "parallel_sources"):
             if key in corpus:
@@ -123,8 +130,13 @@ class DistillConfig:
                                "(each drawn text brings that many neighbours into its batch), e.g. 3.")
         if self.neighbourhood_temperature <= 0:
             raise StudentError(f"neighbourhood_temperature={self.neighbourhood_temperature} must be > 0 (cosine units, e.g. 0.05).")
+        if self.route_temperature <= 0:
+            raise StudentError(f"route_temperature={self.route_temperature} must be > 0 (cosine units, e.g. 0.1).")
+        if self.route_batch_size < 2:
+            raise StudentError(f"route_batch_size={self.route_batch_size} must be >= 2 (it is split evenly across the routes, e.g. 48 for 3).")
         if self.rank_scale <= 0:
             raise StudentError(f"rank_scale={self.rank_scale} must be > 0 (an inverse temperature, e.g. 20).")
-        for name in ("mse_weight", "pair_weight", "neighbourhood_weight", "xling_weight", "token_weight", "relation_weight", "rank_weight", "embedding_lr"):
+        for name in ("mse_weight", "pair_weight", "neighbourhood_weight", "xling_weight", "token_weight", "relation_weight", "rank_weight",
+                     "route_weight", "embedding_lr"):
             if getattr(self, name) < 0:
                 raise StudentError(f"{name}={getattr(self, name)} is negative; loss weights must be >= 0.")

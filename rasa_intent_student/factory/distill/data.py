@@ -2,7 +2,7 @@
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -75,6 +75,38 @@ def build_training_set(config: CorpusConfig) -> TrainingSet:
     for translation, (source, name) in links.items():
         source_index[translation], origin[translation] = source, name
     return TrainingSet(rows, source_index, origin)
+
+
+@dataclass
+class RouteSet:
+    """Tokenized route TRAIN examples for the route-aware term: ``ids[i]`` is a ``names[labels[i]]`` example."""
+
+    ids: List[List[int]]
+    labels: np.ndarray
+    names: List[str]
+
+    def batch(self, size: int, seed: int, step: int) -> np.ndarray:
+        """``size // len(names)`` examples of each route: a different draw each step, the same one on ``--resume``."""
+        rng = random.Random(seed * 1_000_003 + step)
+        per_route = size // len(self.names)
+        drawn: List[int] = []
+        for label in range(len(self.names)):
+            members = np.nonzero(self.labels == label)[0].tolist()
+            drawn += rng.sample(members, per_route) if len(members) >= per_route else rng.choices(members, k=per_route)
+        return np.array(drawn)
+
+
+def route_training_set(root: str, languages: Sequence[str], tokenize_texts: Callable[[List[str]], List[List[int]]],
+                       batch_size: int) -> RouteSet:
+    """The route TRAIN split of ``languages`` under ``root`` (never the dev split), tokenized by ``tokenize_texts``."""
+    from rasa_intent_student.routes import load_routes
+
+    examples = load_routes("train", languages, root)
+    names = sorted({e.label for e in examples})
+    if batch_size // len(names) < 2:
+        raise StudentError(f"route_batch_size={batch_size} gives fewer than 2 examples of each of the {len(names)} routes "
+                           f"{names}; use at least {2 * len(names)}.")
+    return RouteSet(tokenize_texts([e.text for e in examples]), np.array([names.index(e.label) for e in examples]), names)
 
 
 def ranking_keys(batch: Sequence[int], source_of: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

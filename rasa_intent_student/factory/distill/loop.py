@@ -13,6 +13,7 @@ import numpy as np
 from rasa_intent_student.factory.distill.budget import StepBudget, lr_at
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import (
+    RouteSet,
     epoch_batches,
     neighbour_batches,
     ranking_keys,
@@ -194,6 +195,7 @@ def train(
     log: Callable[[str], None] = logger.info,
     token_states: Optional[TokenStates] = None,
     teacher_qkv: Optional[TokenStates] = None,
+    routes: Optional[RouteSet] = None,
 ) -> Dict[str, Any]:
     """Train ``student`` towards ``targets`` (and translations towards their sources' targets).
 
@@ -205,6 +207,7 @@ def train(
         stop_at_step: checkpoint and stop there (the schedule still runs to ``max_steps``).
         token_states: the teacher's token states of every row (needed when ``config.token_weight > 0``).
         teacher_qkv: the teacher's last-layer q/k/v of every row (needed when ``config.relation_weight > 0``).
+        routes: route TRAIN examples (needed when ``config.route_weight > 0``).
 
     Returns:
         {"config", "step", "eval_start", "history", "seconds", "steps_per_s"}.
@@ -224,6 +227,8 @@ def train(
         raise StudentError(f"token_weight={config.token_weight} needs the teacher's token states; pass token_states.")
     if config.relation_weight > 0 and teacher_qkv is None:
         raise StudentError(f"relation_weight={config.relation_weight} needs the teacher's last-layer q/k/v; pass teacher_qkv.")
+    if config.route_weight > 0 and routes is None:
+        raise StudentError(f"route_weight={config.route_weight} needs the route TRAIN examples; pass routes.")
     eval_tokens = token_states.subset(eval_idx) if token_states is not None else None
     eval_qkv = teacher_qkv.subset(eval_idx) if teacher_qkv is not None else None
     eval_args = ([ids[i] for i in eval_idx], targets[eval_idx], [langs[i] for i in eval_idx], pad_id, pooling,
@@ -284,8 +289,14 @@ def train(
         if config.relation_weight > 0:
             relations = (student_qkv(captured), torch.from_numpy(teacher_qkv.batch(batch, input_ids.shape[1])).to(device),
                          mask, student.config.num_attention_heads)
+        route_args = None
+        if config.route_weight > 0:  # a second, smaller forward pass: labelled route examples
+            drawn = routes.batch(config.route_batch_size, config.seed, step)
+            route_ids, route_mask = collate([routes.ids[i] for i in drawn], pad_id, device)
+            route_emb = pool(student(input_ids=route_ids, attention_mask=route_mask).last_hidden_state, route_mask, pooling)
+            route_args = (route_emb, torch.from_numpy(routes.labels[drawn]).to(device))
         losses = distill_loss(emb, targets_t[batch], config, torch.from_numpy(rows).to(device), targets_t[sources[rows]],
-                              token_args, ranking, relations)
+                              token_args, ranking, relations, route_args)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)

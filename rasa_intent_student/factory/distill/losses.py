@@ -82,6 +82,28 @@ def translation_ranking_loss(queries: "torch.Tensor", keys: "torch.Tensor", posi
     return (torch.logsumexp(logits, dim=-1) - torch.logsumexp(positive_logits, dim=-1)).mean()
 
 
+def supervised_contrastive_loss(embeddings: "torch.Tensor", labels: "torch.Tensor", temperature: float) -> "torch.Tensor":
+    """Supervised contrastive loss (Khosla et al., 2020) over one batch of labelled texts.
+
+    For each text, ``-mean_p log softmax_a(cos(i, a) / temperature)[p]`` over the batch's other texts ``a``,
+    the positives ``p`` being those with its label; averaged over the texts that have a positive.
+
+    Args:
+        embeddings: (b, dim); labels: (b,) integer labels.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    e = F.normalize(embeddings, dim=-1)
+    self_pairs = torch.eye(len(e), dtype=torch.bool, device=e.device)
+    log_p = F.log_softmax((e @ e.T / temperature).masked_fill(self_pairs, -1e9), dim=-1)
+    positives = (labels[:, None] == labels[None, :]) & ~self_pairs
+    count = positives.sum(-1)
+    per_text = -log_p.masked_fill(~positives, 0.0).sum(-1) / count.clamp(min=1)
+    has_positive = count > 0
+    return per_text[has_positive].mean() if bool(has_positive.any()) else e.sum() * 0.0
+
+
 def relation_loss(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor", heads: int) -> "torch.Tensor":
     """KL(teacher || student) of the query-query, key-key and value-value relations, averaged over
     the three, the heads and the real tokens. Zero when the projections are equal.
@@ -112,6 +134,7 @@ def distill_loss(
     token_states: Optional[Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]] = None,
     ranking: Optional[Tuple["torch.Tensor", "torch.Tensor"]] = None,
     relations: Optional[Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", int]] = None,
+    routes: Optional[Tuple["torch.Tensor", "torch.Tensor"]] = None,
 ) -> Dict[str, "torch.Tensor"]:
     """The weighted loss of one batch and its parts, averaged over the Matryoshka prefixes.
 
@@ -122,9 +145,10 @@ def distill_loss(
         token_states: (student states, teacher states, mask) for the token target (``config.token_weight``).
         ranking: (keys, positives) of ``translation_ranking_loss`` for the rows ``translated`` (``config.rank_weight``).
         relations: (student q/k/v, teacher q/k/v, mask, heads) of ``relations.relation_loss`` (``config.relation_weight``).
+        routes: (student embeddings, labels) of route TRAIN examples for ``supervised_contrastive_loss`` (``config.route_weight``).
 
     Returns:
-        {"loss", "mse", "pair", "neighbourhood", "xling", "token", "rank", "relation"}.
+        {"loss", "mse", "pair", "neighbourhood", "xling", "token", "rank", "relation", "route"}.
     """
     import torch
 
@@ -147,6 +171,10 @@ def distill_loss(
     relation = torch.zeros((), device=student.device)
     if relations is not None and config.relation_weight > 0:
         relation = relation_loss(*relations)
+    route = torch.zeros((), device=student.device)
+    if routes is not None and config.route_weight > 0:
+        route = supervised_contrastive_loss(*routes, config.route_temperature)
     loss = (config.mse_weight * mse + config.pair_weight * pair + config.neighbourhood_weight * neighbourhood + config.xling_weight * xling
-            + config.token_weight * token + config.rank_weight * rank + config.relation_weight * relation)
-    return {"loss": loss, "mse": mse, "pair": pair, "neighbourhood": neighbourhood, "xling": xling, "token": token, "rank": rank, "relation": relation}
+            + config.token_weight * token + config.rank_weight * rank + config.relation_weight * relation + config.route_weight * route)
+    return {"loss": loss, "mse": mse, "pair": pair, "neighbourhood": neighbourhood, "xling": xling, "token": token, "rank": rank,
+            "relation": relation, "route": route}
