@@ -163,6 +163,25 @@ def test_translation_loss_by_hand():
     assert distill_loss(student, student, config)["loss"].item() == pytest.approx(0.0, abs=1e-7)
 
 
+def test_every_embedding_term_is_averaged_over_the_matryoshka_prefixes():
+    """With dims (2, 4) each embedding-level term is the mean of that term on the 2-dim prefix and on the whole."""
+    from rasa_intent_student.factory.distill import distill_loss
+
+    torch.manual_seed(0)
+    student, teacher = torch.randn(6, 4), torch.randn(6, 4)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    weights = dict(mse_weight=1.0, pair_weight=1.0, neighbourhood_weight=1.0, route_weight=1.0)
+
+    def terms(s, t, dims):
+        return distill_loss(s, t, DistillConfig(matryoshka_dims=dims, **weights), routes=(s, labels))
+
+    both = terms(student, teacher, (2, 4))
+    prefix, whole = terms(student[:, :2], teacher[:, :2], ()), terms(student, teacher, ())
+    for name in ("mse", "pair", "neighbourhood", "route"):
+        assert both[name].item() == pytest.approx((prefix[name].item() + whole[name].item()) / 2, rel=1e-5), name
+        assert prefix[name].item() != pytest.approx(whole[name].item(), rel=1e-3), name  # the prefixes differ
+
+
 def test_translation_target_pulls_translations_to_their_sources(tiny_teachers, route_dir, tmp_path):
     """The translation target alone brings held-out translations closer to the teacher's embedding of their English
     source; with every weight at zero nothing moves (a random tiny teacher: no comparison between targets)."""

@@ -157,7 +157,7 @@ def distill_loss(
     pair = sum(pairwise_cosine_loss(student[:, :d], teacher[:, :d]) for d in dims) / len(dims)
     neighbourhood = torch.zeros((), device=student.device)
     if config.neighbourhood_weight > 0:
-        neighbourhood = neighbourhood_loss(student, teacher, config.neighbourhood_temperature)
+        neighbourhood = sum(neighbourhood_loss(student[:, :d], teacher[:, :d], config.neighbourhood_temperature) for d in dims) / len(dims)
     xling = torch.zeros((), device=student.device)
     if translated is not None and len(translated) and config.xling_weight > 0:
         rows = student[translated]
@@ -173,7 +173,8 @@ def distill_loss(
         relation = relation_loss(*relations)
     route = torch.zeros((), device=student.device)
     if routes is not None and config.route_weight > 0:
-        route = supervised_contrastive_loss(*routes, config.route_temperature)
+        route_emb, labels = routes
+        route = sum(supervised_contrastive_loss(route_emb[:, :d], labels, config.route_temperature) for d in dims) / len(dims)
     loss = (config.mse_weight * mse + config.pair_weight * pair + config.neighbourhood_weight * neighbourhood + config.xling_weight * xling
             + config.token_weight * token + config.rank_weight * rank + config.relation_weight * relation + config.route_weight * route)
     return {"loss": loss, "mse": mse, "pair": pair, "neighbourhood": neighbourhood, "xling": xling, "token": token, "rank": rank,
