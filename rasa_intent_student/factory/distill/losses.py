@@ -41,13 +41,17 @@ def neighbourhood_loss(student: "torch.Tensor", teacher: "torch.Tensor", tempera
     return _softmax_kl(t @ t.T / temperature, s @ s.T / temperature, self_pairs).mean()
 
 
-def _softmax_kl(teacher_scores: "torch.Tensor", student_scores: "torch.Tensor", excluded: "torch.Tensor") -> "torch.Tensor":
-    """Row-wise KL(softmax(teacher) || softmax(student)) over the last axis, ``excluded`` entries left out."""
+def _log_softmax_without(scores: "torch.Tensor", excluded: "torch.Tensor") -> "torch.Tensor":
+    """``log_softmax`` over the last axis with the ``excluded`` entries given no probability."""
     import torch.nn.functional as F
 
-    # A finite floor, not -inf: exp gives 0 there, and the KL and its gradient stay finite.
-    log_t = F.log_softmax(teacher_scores.masked_fill(excluded, -1e9), dim=-1)
-    log_s = F.log_softmax(student_scores.masked_fill(excluded, -1e9), dim=-1)
+    # A finite floor, not -inf: exp gives 0 there, and the losses built on it and their gradients stay finite.
+    return F.log_softmax(scores.masked_fill(excluded, -1e9), dim=-1)
+
+
+def _softmax_kl(teacher_scores: "torch.Tensor", student_scores: "torch.Tensor", excluded: "torch.Tensor") -> "torch.Tensor":
+    """Row-wise KL(softmax(teacher) || softmax(student)) over the last axis, ``excluded`` entries left out."""
+    log_t, log_s = _log_softmax_without(teacher_scores, excluded), _log_softmax_without(student_scores, excluded)
     return (log_t.exp() * (log_t - log_s)).masked_fill(excluded, 0.0).sum(-1)
 
 
@@ -96,7 +100,7 @@ def supervised_contrastive_loss(embeddings: "torch.Tensor", labels: "torch.Tenso
 
     e = F.normalize(embeddings, dim=-1)
     self_pairs = torch.eye(len(e), dtype=torch.bool, device=e.device)
-    log_p = F.log_softmax((e @ e.T / temperature).masked_fill(self_pairs, -1e9), dim=-1)
+    log_p = _log_softmax_without(e @ e.T / temperature, self_pairs)
     positives = (labels[:, None] == labels[None, :]) & ~self_pairs
     count = positives.sum(-1)
     per_text = -log_p.masked_fill(~positives, 0.0).sum(-1) / count.clamp(min=1)

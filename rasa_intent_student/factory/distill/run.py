@@ -64,6 +64,9 @@ def distill(
         checkpoint = load_checkpoint(ckpt_path)
         config = DistillConfig.from_dict({**checkpoint["config"], "output": str(out)})
     config.check()
+    if pack is not None and config.route_weight > 0:  # refused before the teacher's targets are computed
+        raise StudentError(f"route_weight={config.route_weight} is not available in a pack run (the pack holds no route "
+                           "examples); run it from the corpus, or set --route-weight 0.")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -89,9 +92,6 @@ def distill(
     qkv = teacher_qkv(teacher.model, ids, pad_id, cache) if config.relation_weight > 0 else None
     routes = None
     if config.route_weight > 0:
-        if pack is not None:
-            raise StudentError(f"route_weight={config.route_weight} is not available in a pack run (the pack holds no route "
-                               "examples); run it from the corpus, or set --route-weight 0.")
         routes = route_training_set(config.corpus.route_data_dir, config.corpus.languages,
                                     partial(tokenize, teacher.tokenizer_path, prefix=teacher.prefix, max_seq_length=config.max_seq_length),
                                     config.route_batch_size)
