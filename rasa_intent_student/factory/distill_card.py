@@ -181,7 +181,9 @@ def _optional_terms(config: Dict[str, Any]) -> str:
         parts.append(f" + {config['rank_weight']} x in-batch translation ranking (InfoNCE at scale {config.get('rank_scale')}: "
                      "each translation against the teacher's embeddings of the batch's texts, its source the positive)")
     if config.get("route_weight"):
-        parts.append(f" + {config['route_weight']} x supervised contrastive loss at temperature {config.get('route_temperature')} "
+        form = ("cross-entropy of a linear route probe (trained beside the student, then dropped)"
+                if config.get("route_loss") == "probe" else "supervised contrastive loss")
+        parts.append(f" + {config['route_weight']} x {form} at temperature {config.get('route_temperature')} "
                      f"over {config.get('route_batch_size')} route TRAIN examples a step, drawn evenly across the routes "
                      "(a route-aware student; the route dev split is never trained on)")
     if config.get("neighbours"):

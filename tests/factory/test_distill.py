@@ -163,17 +163,19 @@ def test_translation_loss_by_hand():
     assert distill_loss(student, student, config)["loss"].item() == pytest.approx(0.0, abs=1e-7)
 
 
-def test_every_embedding_term_is_averaged_over_the_matryoshka_prefixes():
+@pytest.mark.parametrize("route_loss", ["contrastive", "probe"])
+def test_every_embedding_term_is_averaged_over_the_matryoshka_prefixes(route_loss):
     """With dims (2, 4) each embedding-level term is the mean of that term on the 2-dim prefix and on the whole."""
     from rasa_intent_student.factory.distill import distill_loss
 
     torch.manual_seed(0)
     student, teacher = torch.randn(6, 4), torch.randn(6, 4)
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
-    weights = dict(mse_weight=1.0, pair_weight=1.0, neighbourhood_weight=1.0, route_weight=1.0)
+    probe = torch.nn.Linear(4, 3) if route_loss == "probe" else None
+    weights = dict(mse_weight=1.0, pair_weight=1.0, neighbourhood_weight=1.0, route_weight=1.0, route_loss=route_loss)
 
     def terms(s, t, dims):
-        return distill_loss(s, t, DistillConfig(matryoshka_dims=dims, **weights), routes=(s, labels))
+        return distill_loss(s, t, DistillConfig(matryoshka_dims=dims, **weights), routes=(s, labels, probe))
 
     both = terms(student, teacher, (2, 4))
     prefix, whole = terms(student[:, :2], teacher[:, :2], ()), terms(student, teacher, ())
@@ -638,3 +640,64 @@ def test_route_target_pulls_each_route_together(tiny_teachers, route_dir, tmp_pa
         DistillConfig(route_temperature=0.0).check()
     with pytest.raises(ValueError, match="route_weight=-1"):
         DistillConfig(route_weight=-1.0).check()
+
+
+def test_route_probe_loss_by_hand():
+    """Cross-entropy of softmax((W e/|e| + b) / T); scale-free; a zero probe gives log(routes) and no gradient to the text."""
+    from rasa_intent_student.factory.distill.losses import route_probe_loss
+
+    torch.manual_seed(0)
+    emb, labels = torch.randn(5, 4), torch.tensor([0, 1, 2, 1, 0])
+    probe = torch.nn.Linear(4, 3)
+    unit = emb.numpy() / np.linalg.norm(emb.numpy(), axis=1, keepdims=True)
+    logits = (unit @ probe.weight.detach().numpy().T + probe.bias.detach().numpy()) / 0.1
+    log_p = logits - logits.max(1, keepdims=True) - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True))
+    expected = -log_p[np.arange(5), labels.numpy()].mean()
+    assert route_probe_loss(emb, labels, probe, 0.1).item() == pytest.approx(expected, rel=1e-5)
+    assert route_probe_loss(3 * emb, labels, probe, 0.1).item() == pytest.approx(expected, rel=1e-5)
+    # A 2-dim prefix is scored by the first 2 columns of the probe.
+    prefix_logits = (unit[:, :2] / np.linalg.norm(unit[:, :2], axis=1, keepdims=True)) @ probe.weight.detach().numpy()[:, :2].T
+    assert route_probe_loss(emb[:, :2], labels, probe, 1.0).item() == pytest.approx(
+        -(prefix_logits + probe.bias.detach().numpy() - np.log(np.exp(prefix_logits + probe.bias.detach().numpy()).sum(1, keepdims=True)))[
+            np.arange(5), labels.numpy()].mean(), rel=1e-5)
+    zero = torch.nn.Linear(4, 3)
+    torch.nn.init.zeros_(zero.weight)
+    torch.nn.init.zeros_(zero.bias)
+    emb.requires_grad_(True)
+    loss = route_probe_loss(emb, labels, zero, 0.1)
+    loss.backward()
+    assert loss.item() == pytest.approx(np.log(3), rel=1e-6)
+    assert emb.grad.abs().max().item() == 0.0
+
+
+def test_route_probe_trains_beside_the_student_and_resumes_exactly(tiny_teachers, route_dir, tmp_path):
+    """--route-loss probe: the probe learns the routes of the TRAIN examples, rides in the checkpoint, and a
+    resumed run ends with the same probe and student; card line; an unknown form is refused."""
+    from rasa_intent_student.factory.distill.data import route_training_set
+    from rasa_intent_student.factory.distill.losses import route_probe_loss
+    from rasa_intent_student.factory.distill.targets import embed
+    from rasa_intent_student.factory.distill_card import distillation_lines
+
+    settings = dict(max_steps=30, eval_interval=15, lr=1e-2, mse_weight=1.0, pair_weight=0.0, xling_weight=0.0, route_weight=1.0,
+                    route_batch_size=6, route_loss="probe")
+    whole = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "whole", **settings))
+    distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "part", **settings), stop_at_step=15)
+    distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "part", **settings), resume=True)
+    a, b = (load_checkpoint(tmp_path / run / CHECKPOINT_FILE) for run in ("whole", "part"))
+    for name in a["route_probe"]:
+        torch.testing.assert_close(a["route_probe"][name], b["route_probe"][name], rtol=0, atol=1e-6)
+    for name in a["model"]:
+        torch.testing.assert_close(a["model"][name], b["model"][name], rtol=0, atol=1e-6)
+
+    teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
+    routes = route_training_set(str(route_dir), ("en", "de", "th"),
+                                lambda texts: tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32), 6)
+    probe = torch.nn.Linear(a["route_probe"]["weight"].shape[1], 3)
+    probe.load_state_dict(a["route_probe"])
+    emb = torch.from_numpy(embed(load_teacher(whole["student_dir"], tmp_path).model, routes.ids, 1, teacher.pooling))
+    with torch.no_grad():
+        assert route_probe_loss(emb, torch.from_numpy(routes.labels), probe, 0.1).item() < 0.5 * np.log(3)  # it learned
+    record = json.loads((Path(whole["student_dir"]) / "distill.json").read_text())
+    assert "1.0 x cross-entropy of a linear route probe" in "\n".join(distillation_lines(record))
+    with pytest.raises(ValueError, match="route_loss='svm' is unknown. Valid: \\['contrastive', 'probe'\\]"):
+        DistillConfig(route_loss="svm").check()

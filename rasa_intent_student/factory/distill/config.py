@@ -11,6 +11,9 @@ from rasa_intent_student.factory.corpus import CorpusConfig
 from rasa_intent_student.errors import StudentError
 
 
+ROUTE_LOSSES = ("contrastive", "probe")
+
+
 def _opt(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
@@ -34,7 +37,8 @@ class DistillConfig:
     The ranking term asks each translation to be nearer to its source than to every other text in the
     batch (in-batch negatives, the translation-ranking task of multilingual sentence encoders).
     The route term (off by default) is supervised contrastive over a batch ``r`` of route TRAIN examples
-    drawn evenly across routes: a route-aware student. The route dev split is never trained on.
+    drawn evenly across routes, or the cross-entropy of a linear route probe on them (``route_loss``):
+    a route-aware student. The route dev split is never trained on.
     """
 
     output: str = _opt(str(DISTILL_OUTPUT_DIR), "run directory: corpus, teacher cache, ckpt.pt, student-st/")
@@ -63,7 +67,11 @@ class DistillConfig:
     rank_scale: float = _opt(20.0, "inverse temperature of the translation-ranking term (cosines are multiplied by it)")
     route_weight: float = _opt(0.0, "weight of the route-aware term: supervised contrastive loss over route TRAIN examples "
                                "(same route: positives), a separate batch each step; the dev split is never used")
-    route_temperature: float = _opt(0.1, "temperature of the route-aware term (cosine units)")
+    route_loss: str = _opt("contrastive", "form of the route-aware term: 'contrastive' (supervised contrastive between the route "
+                           "examples, which pulls each route together) or 'probe' (cross-entropy of a linear route probe on the "
+                           "unit embedding, trained beside the student and dropped after; it moves the embedding only along the "
+                           "probe's directions)")
+    route_temperature: float = _opt(0.1, "temperature of the route-aware term (cosine units; the probe's logits are divided by it)")
     route_batch_size: int = _opt(48, "route TRAIN examples per step for the route-aware term, drawn evenly across routes")
     neighbours: int = _opt(0, "texts of the same language nearest to each drawn text (by the teacher's embedding) that join "
                            "it in the batch, so the pairwise target sees fine distinctions (0: random batches by length)")
@@ -97,6 +105,7 @@ class DistillConfig:
         values.setdefault("relation_weight", 0.0)
         values.setdefault("neighbourhood_weight", 0.0)
         values.setdefault("route_weight", 0.0)
+        values.setdefault("route_loss", "contrastive")
         corpus = dict(data.get("corpus", {}))
         for key in ("languages", "parallel_sources"):
             if key in corpus:
@@ -132,6 +141,8 @@ class DistillConfig:
             raise StudentError(f"neighbourhood_temperature={self.neighbourhood_temperature} must be > 0 (cosine units, e.g. 0.05).")
         if self.route_temperature <= 0:
             raise StudentError(f"route_temperature={self.route_temperature} must be > 0 (cosine units, e.g. 0.1).")
+        if self.route_loss not in ROUTE_LOSSES:
+            raise StudentError(f"route_loss={self.route_loss!r} is unknown. Valid: {list(ROUTE_LOSSES)}.")
         if self.route_batch_size < 2:
             raise StudentError(f"route_batch_size={self.route_batch_size} must be >= 2 (it is split evenly across the routes, e.g. 48 for 3).")
         if self.rank_scale <= 0:

@@ -217,8 +217,18 @@ def train(
 
     device = resolve_device(config.device)
     student.to(device)
-    params = [p for p in student.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(param_groups(student, config), lr=config.lr, weight_decay=config.weight_decay)
+    if config.route_weight > 0 and routes is None:
+        raise StudentError(f"route_weight={config.route_weight} needs the route TRAIN examples; pass routes.")
+    groups = param_groups(student, config)
+    probe = None
+    if config.route_weight > 0 and config.route_loss == "probe":
+        # Zero weights: no gradient reaches the student until the probe has learned a direction.
+        probe = torch.nn.Linear(student.config.hidden_size, len(routes.names)).to(device)
+        torch.nn.init.zeros_(probe.weight)
+        torch.nn.init.zeros_(probe.bias)
+        groups.append({"params": list(probe.parameters()), "lr_scale": 1.0})
+    params = [p for group in groups for p in group["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     targets_t = torch.from_numpy(targets).to(device)
     source_of = np.where(translated, source_index, -1)
     train_idx, eval_idx = split_indices(len(ids), config.eval_fraction, config.seed)
@@ -227,8 +237,6 @@ def train(
         raise StudentError(f"token_weight={config.token_weight} needs the teacher's token states; pass token_states.")
     if config.relation_weight > 0 and teacher_qkv is None:
         raise StudentError(f"relation_weight={config.relation_weight} needs the teacher's last-layer q/k/v; pass teacher_qkv.")
-    if config.route_weight > 0 and routes is None:
-        raise StudentError(f"route_weight={config.route_weight} needs the route TRAIN examples; pass routes.")
     eval_tokens = token_states.subset(eval_idx) if token_states is not None else None
     eval_qkv = teacher_qkv.subset(eval_idx) if teacher_qkv is not None else None
     eval_args = ([ids[i] for i in eval_idx], targets[eval_idx], [langs[i] for i in eval_idx], pad_id, pooling,
@@ -236,6 +244,8 @@ def train(
     step, history, eval_start = 0, [], None
     if checkpoint is not None:
         student.load_state_dict(checkpoint["model"], strict=False)
+        if probe is not None:
+            probe.load_state_dict(checkpoint["route_probe"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         step, history, eval_start = checkpoint["step"], checkpoint["history"], checkpoint["eval_start"]
         log(f"resumed at step {step}")
@@ -246,6 +256,8 @@ def train(
     def save_checkpoint() -> None:
         state = {"config": asdict(config), "step": step, "model": trainable_state(student),
                  "optimizer": optimizer.state_dict(), "history": history, "eval_start": eval_start}
+        if probe is not None:
+            state["route_probe"] = {k: v.detach().cpu().clone() for k, v in probe.state_dict().items()}
         torch.save(state, checkpoint_path.with_suffix(".tmp"))
         checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)  # never leave a half-written checkpoint
 
@@ -294,7 +306,7 @@ def train(
             drawn = routes.batch(config.route_batch_size, config.seed, step)
             route_ids, route_mask = collate([routes.ids[i] for i in drawn], pad_id, device)
             route_emb = pool(student(input_ids=route_ids, attention_mask=route_mask).last_hidden_state, route_mask, pooling)
-            route_args = (route_emb, torch.from_numpy(routes.labels[drawn]).to(device))
+            route_args = (route_emb, torch.from_numpy(routes.labels[drawn]).to(device), probe)
         losses = distill_loss(emb, targets_t[batch], config, torch.from_numpy(rows).to(device), targets_t[sources[rows]],
                               token_args, ranking, relations, route_args)
         optimizer.zero_grad(set_to_none=True)

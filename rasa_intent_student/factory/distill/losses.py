@@ -108,6 +108,24 @@ def supervised_contrastive_loss(embeddings: "torch.Tensor", labels: "torch.Tenso
     return per_text[has_positive].mean() if bool(has_positive.any()) else e.sum() * 0.0
 
 
+def route_probe_loss(embeddings: "torch.Tensor", labels: "torch.Tensor", probe: "torch.nn.Linear", temperature: float) -> "torch.Tensor":
+    """Cross-entropy of a linear route probe on the unit embeddings, logits divided by ``temperature``.
+
+    Unlike the supervised contrastive loss it does not pull a route's texts together: its gradient on
+    the unit embedding lies in the span of the probe's rows, so distinctions within a route (which stored
+    fact a question asks for) are left to the distillation targets. A prefix of the embedding is
+    scored by the same prefix of the probe's weights (Matryoshka).
+
+    Args:
+        embeddings: (b, d) with d <= probe.in_features; labels: (b,) integer labels.
+    """
+    import torch.nn.functional as F
+
+    d = embeddings.shape[-1]
+    logits = F.linear(F.normalize(embeddings, dim=-1), probe.weight[:, :d], probe.bias) / temperature
+    return F.cross_entropy(logits, labels)
+
+
 def relation_loss(student: "torch.Tensor", teacher: "torch.Tensor", mask: "torch.Tensor", heads: int) -> "torch.Tensor":
     """KL(teacher || student) of the query-query, key-key and value-value relations, averaged over
     the three, the heads and the real tokens. Zero when the projections are equal.
@@ -138,7 +156,7 @@ def distill_loss(
     token_states: Optional[Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]] = None,
     ranking: Optional[Tuple["torch.Tensor", "torch.Tensor"]] = None,
     relations: Optional[Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", int]] = None,
-    routes: Optional[Tuple["torch.Tensor", "torch.Tensor"]] = None,
+    routes: Optional[Tuple["torch.Tensor", "torch.Tensor", Optional["torch.nn.Linear"]]] = None,
 ) -> Dict[str, "torch.Tensor"]:
     """The weighted loss of one batch and its parts, averaged over the Matryoshka prefixes.
 
@@ -149,7 +167,8 @@ def distill_loss(
         token_states: (student states, teacher states, mask) for the token target (``config.token_weight``).
         ranking: (keys, positives) of ``translation_ranking_loss`` for the rows ``translated`` (``config.rank_weight``).
         relations: (student q/k/v, teacher q/k/v, mask, heads) of ``relations.relation_loss`` (``config.relation_weight``).
-        routes: (student embeddings, labels) of route TRAIN examples for ``supervised_contrastive_loss`` (``config.route_weight``).
+        routes: (student embeddings, labels, probe) of route TRAIN examples (``config.route_weight``): the probe's
+            ``route_probe_loss`` when ``config.route_loss`` is "probe", else ``supervised_contrastive_loss`` (probe None).
 
     Returns:
         {"loss", "mse", "pair", "neighbourhood", "xling", "token", "rank", "relation", "route"}.
@@ -177,8 +196,11 @@ def distill_loss(
         relation = relation_loss(*relations)
     route = torch.zeros((), device=student.device)
     if routes is not None and config.route_weight > 0:
-        route_emb, labels = routes
-        route = sum(supervised_contrastive_loss(route_emb[:, :d], labels, config.route_temperature) for d in dims) / len(dims)
+        route_emb, labels, probe = routes
+        if config.route_loss == "probe":
+            route = sum(route_probe_loss(route_emb[:, :d], labels, probe, config.route_temperature) for d in dims) / len(dims)
+        else:
+            route = sum(supervised_contrastive_loss(route_emb[:, :d], labels, config.route_temperature) for d in dims) / len(dims)
     loss = (config.mse_weight * mse + config.pair_weight * pair + config.neighbourhood_weight * neighbourhood + config.xling_weight * xling
             + config.token_weight * token + config.rank_weight * rank + config.relation_weight * relation + config.route_weight * route)
     return {"loss": loss, "mse": mse, "pair": pair, "neighbourhood": neighbourhood, "xling": xling, "token": token, "rank": rank,
