@@ -640,6 +640,10 @@ def test_route_target_pulls_each_route_together(tiny_teachers, route_dir, tmp_pa
         DistillConfig(route_temperature=0.0).check()
     with pytest.raises(ValueError, match="route_weight=-1"):
         DistillConfig(route_weight=-1.0).check()
+    # A pack holds no route examples: refused before the pack is read or any target computed.
+    with pytest.raises(ValueError, match="route_weight=0.1 is not available in a pack run"):
+        distill(DistillConfig(output=str(tmp_path / "pack-run"), route_weight=0.1), pack=tmp_path / "no-such-pack")
+    assert not (tmp_path / "pack-run").exists()
 
 
 def test_route_probe_loss_by_hand():
