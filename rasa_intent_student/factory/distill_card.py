@@ -6,7 +6,7 @@
 """
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from rasa_intent_student.constants import LANGUAGES
 from rasa_intent_student.errors import StudentError
@@ -86,6 +86,7 @@ def distillation_lines(d: Mapping[str, Any]) -> List[str]:
         f"{_embedding_sentence(c)} The two layers, position/type embeddings and LayerNorms trained.",
         "",
         *_first_stage_lines(d.get("first_stage")),
+        *_averaged_lines(d.get("averaged_from")),
         "Held-out corpus texts (FP32 student before pruning and quantization vs the teacher):",
         "",
         "| figure | before | after |",
@@ -119,6 +120,13 @@ def _first_stage_lines(first: Optional[Mapping[str, Any]]) -> List[str]:
     return [f"This was a second stage. The first trained the teacher's layers for {first['steps']} steps "
             f"(lr {c['lr']}, loss weights mse {c['mse_weight']}, pair {c['pair_weight']}, translation "
             f"{c.get('xling_weight', 0)}); the figures below compare the second stage's start and end.", ""]
+
+
+def _averaged_lines(sources: Optional[Sequence[str]]) -> List[str]:
+    if not sources:
+        return []
+    return [f"The weights are the uniform average of {len(sources)} students ({', '.join(sources)}); the settings and "
+            "held-out figures here are the first one's.", ""]
 
 
 def protocol_lines(p: Mapping[str, Any]) -> List[str]:

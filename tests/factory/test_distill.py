@@ -705,3 +705,30 @@ def test_route_probe_trains_beside_the_student_and_resumes_exactly(tiny_teachers
     assert "1.0 x cross-entropy of a linear route probe" in "\n".join(distillation_lines(record))
     with pytest.raises(ValueError, match="route_loss='svm' is unknown. Valid: \\['contrastive', 'probe'\\]"):
         DistillConfig(route_loss="svm").check()
+
+
+def test_average_of_two_students_is_their_mean_and_the_card_says_so(tiny_teachers, route_dir, tmp_path):
+    """factory.soup: every tensor is the mean of the sources'; the record names them; mismatched students refused."""
+    from safetensors.torch import load_file
+
+    from rasa_intent_student.factory.distill_card import distillation_lines
+    from rasa_intent_student.factory.soup import WEIGHTS_FILE, average_students
+
+    a = Path(distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "a"))["student_dir"])
+    b = Path(distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "b", lr=3e-3))["student_dir"])
+    soup = average_students([a, b], tmp_path / "soup")
+    wa, wb, ws = (load_file(str(d / WEIGHTS_FILE)) for d in (a, b, soup))
+    assert sorted(ws) == sorted(wa)
+    moved = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert moved  # the two runs differ, so the mean is a new student
+    for k in wa:
+        torch.testing.assert_close(ws[k], (wa[k] + wb[k]) / 2, rtol=0, atol=1e-6)
+    record = json.loads((soup / "distill.json").read_text())
+    assert record["averaged_from"] == [str(a), str(b)]
+    assert "uniform average of 2 students" in "\n".join(distillation_lines(record))
+    other = Path(distill(tiny_config(tiny_teachers["xlmr"], route_dir, tmp_path / "c"))["student_dir"])
+    with pytest.raises(ValueError, match="does not have the tensors and shapes"):
+        average_students([a, other], tmp_path / "bad")
+    with pytest.raises(ValueError, match="at least 2 students"):
+        average_students([a], tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
