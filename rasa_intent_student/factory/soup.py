@@ -9,7 +9,7 @@ import argparse
 import json
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from rasa_intent_student.constants import DISTILL_RECORD_FILE
 from rasa_intent_student.errors import StudentError
@@ -32,9 +32,9 @@ def average_students(sources: Sequence[Path], output: Path) -> Path:
     if missing:
         raise StudentError(f"No student weights at {missing}; pass RUN/student-st directories written by `distill`.")
     states = [load_file(str(s / WEIGHTS_FILE)) for s in sources]
+    shapes = {k: tuple(v.shape) for k, v in states[0].items()}
     for source, state in zip(sources[1:], states[1:]):
-        shapes = {k: tuple(v.shape) for k, v in state.items()}
-        if shapes != {k: tuple(v.shape) for k, v in states[0].items()}:
+        if {k: tuple(v.shape) for k, v in state.items()} != shapes:
             raise StudentError(f"{source} does not have the tensors and shapes of {sources[0]}; only students of one "
                                "architecture and vocabulary (the same first stage) can be averaged.")
     average = {k: (sum(s[k].double() for s in states) / len(states)).to(v.dtype).contiguous() for k, v in states[0].items()}
@@ -50,7 +50,7 @@ def average_students(sources: Sequence[Path], output: Path) -> Path:
     return output
 
 
-def main(argv: Sequence[str] = None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("output", type=Path, help="the averaged student directory to write")
     parser.add_argument("sources", type=Path, nargs="+", help="RUN/student-st directories of one first stage")

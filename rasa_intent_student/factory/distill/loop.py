@@ -257,7 +257,7 @@ def train(
         state = {"config": asdict(config), "step": step, "model": trainable_state(student),
                  "optimizer": optimizer.state_dict(), "history": history, "eval_start": eval_start}
         if probe is not None:
-            state["route_probe"] = {k: v.detach().cpu().clone() for k, v in probe.state_dict().items()}
+            state["route_probe"] = trainable_state(probe)
         torch.save(state, checkpoint_path.with_suffix(".tmp"))
         checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)  # never leave a half-written checkpoint
 

@@ -1,5 +1,6 @@
 """Distillation losses on sentence embeddings, token states and attention relations (torch)."""
 import math
+from functools import partial
 from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 if TYPE_CHECKING:
@@ -197,10 +198,8 @@ def distill_loss(
     route = torch.zeros((), device=student.device)
     if routes is not None and config.route_weight > 0:
         route_emb, labels, probe = routes
-        if config.route_loss == "probe":
-            route = sum(route_probe_loss(route_emb[:, :d], labels, probe, config.route_temperature) for d in dims) / len(dims)
-        else:
-            route = sum(supervised_contrastive_loss(route_emb[:, :d], labels, config.route_temperature) for d in dims) / len(dims)
+        term = partial(route_probe_loss, probe=probe) if config.route_loss == "probe" else supervised_contrastive_loss
+        route = sum(term(route_emb[:, :d], labels, temperature=config.route_temperature) for d in dims) / len(dims)
     loss = (config.mse_weight * mse + config.pair_weight * pair + config.neighbourhood_weight * neighbourhood + config.xling_weight * xling
             + config.token_weight * token + config.rank_weight * rank + config.relation_weight * relation + config.route_weight * route)
     return {"loss": loss, "mse": mse, "pair": pair, "neighbourhood": neighbourhood, "xling": xling, "token": token, "rank": rank,
