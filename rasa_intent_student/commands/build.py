@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--route-data", type=Path, default=ROUTE_DATA_DIR, help="route data directory with train/ and dev/")
     p.add_argument("--dialogue-sources", nargs="+", default=list(DIALOGUE_VOCAB_SOURCES),
                    help="dialogue messages whose pieces are kept ahead of the frequency lists: dialogue, dialogue-next, "
-                        "dialogue-more, dialogue-voice (default: %(default)s)")
+                        "dialogue-more, dialogue-voice, dialogue-pairs (default: %(default)s)")
     p.add_argument("--dialogue-min-count", type=int, default=DIALOGUE_MIN_COUNT,
                    help="occurrences such a piece needs to be kept (default: %(default)s)")
     p.add_argument("--max-seq-length", type=int, default=DEFAULT_MAX_SEQ_LENGTH)

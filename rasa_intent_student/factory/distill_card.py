@@ -194,6 +194,10 @@ def _optional_terms(config: Dict[str, Any]) -> str:
         parts.append(f" + {config['route_weight']} x {form} at temperature {config.get('route_temperature')} "
                      f"over {config.get('route_batch_size')} route TRAIN examples a step, drawn evenly across the routes "
                      "(a route-aware student; the route dev split is never trained on)")
+    if config.get("memory_weight"):
+        parts.append(f" + {config['memory_weight']} x memory ranking (InfoNCE at scale {config.get('rank_scale')} over "
+                     f"{config.get('memory_batch_size')} fact-and-question pairs a step: each question, in a language drawn "
+                     "at random, must find its own fact, in another, among the batch's facts; none is a benchmark text)")
     if config.get("neighbours"):
         parts.append(f"; each batch draws texts at random, each with its {config['neighbours']} nearest texts of the same "
                      "language by the teacher's embedding")

@@ -28,6 +28,12 @@ using Knowledge Distillation"). Sources, each with its licence:
   control), ``travel`` (directions, transport, bookings), ``kitchen`` (timers, recipes, food orders),
   ``family`` (kids, pets, home life), ``study`` (school and work) and ``opinions`` (conversation that asks
   for nothing).
+* ``dialogue-pairs``: 240 facts a user asks the assistant to keep, each with a later question that asks for it
+  in other words, in ``pairs/`` (``PAIRS_DIALOGUE_DIR``; rows ``{"id", "store": {lang: text}, "ask": {lang: text}}``,
+  Indonesian keyed ``id`` as in the memory benchmark's file), one file a topic: ``home``, ``people``, ``health``,
+  ``schedule``, ``travel``, ``money``, ``work`` and ``everyday``. As a parallel source each side is a dialogue
+  message and its 17 translations; the memory term (``memory_pairs``) pairs a question with its fact across
+  languages. Written for this project like the others; none of its facts is one of the benchmark's.
 * ``django``: Django's interface strings (``msgid``) and their translations
   (``msgstr``) from the ``.po`` catalogs in the installed wheel (BSD-3-Clause).
 
@@ -37,7 +43,7 @@ dropped (``corpus.evaluation_texts``), as everywhere in the distillation corpus.
 import json
 import random
 from pathlib import Path
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Set
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from rasa_intent_student.constants import LANGUAGES
 from rasa_intent_student.errors import StudentError
@@ -46,11 +52,19 @@ PARALLEL_DATA_DIR = Path(__file__).resolve().parent / "data" / "parallel"
 NEXT_DIALOGUE_DIR = PARALLEL_DATA_DIR / "next"  # the "dialogue" source's glob does not reach them
 MORE_DIALOGUE_DIR = PARALLEL_DATA_DIR / "more"
 VOICE_DIALOGUE_DIR = PARALLEL_DATA_DIR / "voice"
+PAIRS_DIALOGUE_DIR = PARALLEL_DATA_DIR / "pairs"
 DIALOGUE_DIRS = {"dialogue": PARALLEL_DATA_DIR, "dialogue-next": NEXT_DIALOGUE_DIR, "dialogue-more": MORE_DIALOGUE_DIR,
-                 "dialogue-voice": VOICE_DIALOGUE_DIR}
+                 "dialogue-voice": VOICE_DIALOGUE_DIR, "dialogue-pairs": PAIRS_DIALOGUE_DIR}
 PARALLEL_SOURCES = (*DIALOGUE_DIRS, "django")
 # The dialogue files key Indonesian as "in": "id" is the row id.
 DIALOGUE_KEYS = {lang: ("in" if lang == "id" else lang) for lang in LANGUAGES}
+
+
+class MemoryPair(NamedTuple):
+    """A fact a user asked to keep and a later question that asks for it, each ``{lang: text}``."""
+
+    store: Dict[str, str]
+    ask: Dict[str, str]
 
 
 class ParallelPair(NamedTuple):
@@ -75,18 +89,45 @@ def dialogue_pairs(languages: Sequence[str], directories: Sequence[Path] = (PARA
     pairs: List[ParallelPair] = []
     files = sorted((path for d in directories for path in Path(d).glob("dialogue-*.jsonl")), key=lambda path: path.name)
     for path in files:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            missing = [key for key in DIALOGUE_KEYS.values() if not str(row.get(key, "")).strip()]
-            if missing:
-                raise StudentError(f"{path}:{number} has no text for {missing}; every row needs all 18 languages.")
-            source = row["en"].strip()
-            for lang in languages:
-                if lang != "en":
-                    pairs.append(ParallelPair(source, row[DIALOGUE_KEYS[lang]].strip(), lang, "dialogue"))
+        for number, row in _json_rows(path):
+            # A memory pair's fact and question are each a message with its translations.
+            flat = {lang: row.get(key, "") for lang, key in DIALOGUE_KEYS.items()}
+            messages = [row["store"], row["ask"]] if "store" in row else [flat]
+            for message in messages:
+                _check_languages(message, path, number)
+                for lang in languages:
+                    if lang != "en":
+                        pairs.append(ParallelPair(message["en"].strip(), message[lang].strip(), lang, "dialogue"))
     return pairs
+
+
+def memory_pairs(directory: Path = PAIRS_DIALOGUE_DIR) -> List[MemoryPair]:
+    """The (fact, question) pairs of the ``dialogue-pairs-*.jsonl`` files in ``directory``, texts stripped."""
+    pairs: List[MemoryPair] = []
+    for path in sorted(Path(directory).glob("dialogue-pairs-*.jsonl")):
+        for number, row in _json_rows(path):
+            for side in ("store", "ask"):
+                if not isinstance(row.get(side), dict):
+                    raise StudentError(f"{path}:{number} has no {side!r} object; a memory pair is "
+                                       '{"id", "store": {lang: text}, "ask": {lang: text}}.')
+                _check_languages(row[side], path, number)
+            pairs.append(MemoryPair(*({lang: row[side][lang].strip() for lang in LANGUAGES} for side in ("store", "ask"))))
+    if not pairs:
+        raise StudentError(f"No memory pairs (dialogue-pairs-*.jsonl) in {directory}.")
+    return pairs
+
+
+def _json_rows(path: Path) -> Iterable[Tuple[int, Dict[str, object]]]:
+    """(line number, object) of each non-blank line of a JSON Lines file."""
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            yield number, json.loads(line)
+
+
+def _check_languages(message: Dict[str, object], path: Path, number: int) -> None:
+    missing = [lang for lang in LANGUAGES if not str(message.get(lang, "")).strip()]
+    if missing:
+        raise StudentError(f"{path}:{number} has no text for {missing}; every row needs all 18 languages.")
 
 
 def django_pairs(languages: Sequence[str], root: Optional[Path], per_language: int, seed: int = 0) -> List[ParallelPair]:

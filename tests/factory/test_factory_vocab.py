@@ -71,7 +71,7 @@ def test_build_refuses_unknown_dialogue_sources_and_counts_below_one(tmp_path):
     from rasa_intent_student.errors import StudentError
     from rasa_intent_student.factory import BuildConfig, build_student
 
-    with pytest.raises(StudentError, match=r"Unknown dialogue_sources \['dialog'\]. Valid: \['dialogue', 'dialogue-next', 'dialogue-more', 'dialogue-voice'\]"):
+    with pytest.raises(StudentError, match=r"Unknown dialogue_sources \['dialog'\]. Valid: \['dialogue', 'dialogue-next', 'dialogue-more', 'dialogue-voice', 'dialogue-pairs'\]"):
         build_student(BuildConfig(output=tmp_path / "out", work_dir=tmp_path, dialogue_sources=("dialog",)))
     with pytest.raises(StudentError, match="dialogue_min_count=0 must be >= 1"):
         build_student(BuildConfig(output=tmp_path / "out", work_dir=tmp_path, dialogue_min_count=0))

@@ -1,4 +1,5 @@
 """Parallel pairs: the dialogue files are complete and in the right scripts; Django pairs; translation rows."""
+import json
 import re
 
 import numpy as np
@@ -11,6 +12,7 @@ from rasa_intent_student.factory.distill.data import build_training_set
 from rasa_intent_student.factory.parallel import (
     MORE_DIALOGUE_DIR,
     NEXT_DIALOGUE_DIR,
+    PAIRS_DIALOGUE_DIR,
     PARALLEL_DATA_DIR,
     VOICE_DIALOGUE_DIR,
     ParallelPair,
@@ -18,6 +20,7 @@ from rasa_intent_student.factory.parallel import (
     dialogue_pairs,
     django_pairs,
     drop_banned,
+    memory_pairs,
 )
 
 pytestmark = pytest.mark.factory
@@ -41,6 +44,31 @@ def test_dialogue_pairs_cover_every_language_in_its_script(directory, least):
     assert len(identical) < 0.01 * len(pairs)  # translations, not copies
 
 
+def test_memory_pairs_are_complete_and_none_is_a_benchmark_text():
+    """Each fact and its question in all 18 languages, in their scripts; none equals a text the memory protocol scores."""
+    pairs = memory_pairs()
+    assert len(pairs) >= 240 and len({p.store["en"] for p in pairs}) == len(pairs)
+    for lang, script in SCRIPTS.items():
+        assert all(re.search(script, p.store[lang]) and re.search(script, p.ask[lang]) for p in pairs), lang
+    assert all(p.store[lang] != p.ask[lang] for p in pairs for lang in LANGUAGES)
+    banned = {fold(t) for t in memory_texts()}
+    assert not [t for p in pairs for side in p for t in side.values() if fold(t) in banned]
+    # As a parallel source, each fact and each question is a message with its 17 translations.
+    assert len(dialogue_pairs(LANGUAGES, [PAIRS_DIALOGUE_DIR])) == 2 * 17 * len(pairs)
+
+
+def test_a_memory_pair_without_a_language_is_refused_with_its_line(tmp_path):
+    from rasa_intent_student.errors import StudentError
+
+    row = {"id": "pair-x-01", "store": {lang: "fact" for lang in LANGUAGES}, "ask": {lang: "question" for lang in LANGUAGES}}
+    del row["ask"]["th"]
+    (tmp_path / "dialogue-pairs-x.jsonl").write_text("\n" + json.dumps(row) + "\n", encoding="utf-8")
+    with pytest.raises(StudentError, match=r"dialogue-pairs-x.jsonl:2 has no text for \['th'\]"):
+        memory_pairs(tmp_path)
+    with pytest.raises(StudentError, match="No memory pairs"):
+        memory_pairs(tmp_path / "empty")
+
+
 def test_the_staged_source_adds_its_files_in_name_order():
     recipe, staged = dialogue_pairs(("en", "de")), dialogue_pairs(("en", "de"), [NEXT_DIALOGUE_DIR])
     both = dialogue_pairs(("en", "de"), dialogue_dirs(("dialogue", "dialogue-next", "django")))
@@ -56,7 +84,7 @@ def test_unknown_parallel_sources_are_refused_by_name():
     from rasa_intent_student.errors import StudentError
     from rasa_intent_student.factory.distill.config import DistillConfig
 
-    with pytest.raises(StudentError, match=r"Unknown parallel_sources \['dialog'\]. Valid: \['dialogue', 'dialogue-next', 'dialogue-more', 'dialogue-voice', 'django'\]"):
+    with pytest.raises(StudentError, match=r"Unknown parallel_sources \['dialog'\]. Valid: \['dialogue', 'dialogue-next', 'dialogue-more', 'dialogue-voice', 'dialogue-pairs', 'django'\]"):
         DistillConfig(output="x", corpus=CorpusConfig(parallel_sources=("dialog", "django"))).check()
     DistillConfig(output="x", corpus=CorpusConfig(parallel_sources=("dialogue", "dialogue-next"))).check()
 

@@ -26,7 +26,8 @@ class DistillConfig:
     + pair_weight * pairwise-cosine(student, teacher) + neighbourhood_weight * KL(softmax(cos_teacher / T) || softmax(cos_student / T))
     + xling_weight * MSE(student(t), teacher(s))
     + token_weight * |H_student(x) - H_teacher(x)|^2 / |H_teacher(x)|^2 + rank_weight * InfoNCE(student(t); teacher(s), batch)
-    + relation_weight * KL(relations_teacher(x) || relations_student(x)) + route_weight * SupCon(student(r), route(r))``. The translation term runs over the
+    + relation_weight * KL(relations_teacher(x) || relations_student(x)) + route_weight * SupCon(student(r), route(r))
+    + memory_weight * InfoNCE(student(q); student(f), batch)``. The translation term runs over the
     translations ``t`` in the batch, whose English source ``s`` the teacher embeds: the multilingual
     knowledge-distillation target that keeps translations together. The token term matches the last
     hidden state ``H`` of every token (a layer-wise target: the student's last layer is the teacher's).
@@ -39,6 +40,9 @@ class DistillConfig:
     The route term (off by default) is supervised contrastive over a batch ``r`` of route TRAIN examples
     drawn evenly across routes, or the cross-entropy of a linear route probe on them (``route_loss``):
     a route-aware student. The route dev split is never trained on.
+    The memory term (off by default) draws memory pairs (``parallel.memory_pairs``): a fact ``f`` stored in one
+    language and the question ``q`` that asks for it in another. Each question must rank its own fact first
+    among the batch's facts, which is what a memory bot's ``recall`` does.
     """
 
     output: str = _opt(str(DISTILL_OUTPUT_DIR), "run directory: corpus, teacher cache, ckpt.pt, student-st/")
@@ -64,7 +68,7 @@ class DistillConfig:
                                   "value-value relations per head towards the teacher's (KL; its q/k/v are cached per token)")
     rank_weight: float = _opt(0.0, "weight of the translation-ranking term: each translation must rank its English source "
                               "first among the batch's texts (in-batch negatives, teacher embeddings as keys)")
-    rank_scale: float = _opt(20.0, "inverse temperature of the translation-ranking term (cosines are multiplied by it)")
+    rank_scale: float = _opt(20.0, "inverse temperature of the ranking terms, translation and memory (cosines are multiplied by it)")
     route_weight: float = _opt(0.0, "weight of the route-aware term: supervised contrastive loss over route TRAIN examples "
                                "(same route: positives), a separate batch each step; the dev split is never used")
     route_loss: str = _opt("contrastive", "form of the route-aware term: 'contrastive' (supervised contrastive between the route "
@@ -73,6 +77,10 @@ class DistillConfig:
                            "probe's directions)")
     route_temperature: float = _opt(0.1, "temperature of the route-aware term (cosine units; the probe's logits are divided by it)")
     route_batch_size: int = _opt(48, "route TRAIN examples per step for the route-aware term, drawn evenly across routes")
+    memory_weight: float = _opt(0.0, "weight of the memory term: each question of a memory pair must rank the fact it asks for "
+                                "first among the batch's stored facts, question and fact in languages drawn at random "
+                                "(dialogue-pairs data, a separate batch each step)")
+    memory_batch_size: int = _opt(32, "memory pairs per step for the memory term (their facts are each other's negatives)")
     neighbours: int = _opt(0, "texts of the same language nearest to each drawn text (by the teacher's embedding) that join "
                            "it in the batch, so the pairwise target sees fine distinctions (0: random batches by length)")
     embedding_lr: float = _opt(0.2, "learning rate of the word embeddings of frequent corpus tokens, as a multiple of --lr "
@@ -145,9 +153,11 @@ class DistillConfig:
             raise StudentError(f"route_loss={self.route_loss!r} is unknown. Valid: {list(ROUTE_LOSSES)}.")
         if self.route_batch_size < 2:
             raise StudentError(f"route_batch_size={self.route_batch_size} must be >= 2 (it is split evenly across the routes, e.g. 48 for 3).")
+        if self.memory_batch_size < 2:
+            raise StudentError(f"memory_batch_size={self.memory_batch_size} must be >= 2 (the other pairs' facts are the negatives), e.g. 32.")
         if self.rank_scale <= 0:
             raise StudentError(f"rank_scale={self.rank_scale} must be > 0 (an inverse temperature, e.g. 20).")
         for name in ("mse_weight", "pair_weight", "neighbourhood_weight", "xling_weight", "token_weight", "relation_weight", "rank_weight",
-                     "route_weight", "embedding_lr"):
+                     "route_weight", "memory_weight", "embedding_lr"):
             if getattr(self, name) < 0:
                 raise StudentError(f"{name}={getattr(self, name)} is negative; loss weights must be >= 0.")

@@ -2,7 +2,7 @@
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -107,6 +107,39 @@ def route_training_set(root: str, languages: Sequence[str], tokenize_texts: Call
         raise StudentError(f"route_batch_size={batch_size} gives fewer than 2 examples of each of the {len(names)} routes "
                            f"{names}; use at least {2 * len(names)}.")
     return RouteSet(tokenize_texts([e.text for e in examples]), np.array([names.index(e.label) for e in examples]), names)
+
+
+@dataclass
+class MemorySet:
+    """Tokenized memory pairs for the memory term: ``ids[store[p, j]]`` is pair ``p``'s fact in ``languages[j]``,
+    ``ids[ask[p, j]]`` its question."""
+
+    ids: List[List[int]]
+    store: np.ndarray
+    ask: np.ndarray
+    languages: List[str]
+
+    def batch(self, size: int, seed: int, step: int) -> Tuple[np.ndarray, np.ndarray]:
+        """(facts, questions): ``size`` distinct pairs, each fact and question in a language drawn at random
+        (mostly two different ones: stored in one, asked in another); a different draw each step, the same on ``--resume``."""
+        rng = np.random.default_rng(seed * 1_000_003 + step)
+        pairs = rng.choice(len(self.store), size=min(size, len(self.store)), replace=False)
+        stored_in, asked_in = (rng.integers(len(self.languages), size=len(pairs)) for _ in range(2))
+        return self.store[pairs, stored_in], self.ask[pairs, asked_in]
+
+
+def memory_training_set(languages: Sequence[str], tokenize_texts: Callable[[List[str]], List[List[int]]],
+                        banned: Set[str]) -> MemorySet:
+    """The memory pairs (``parallel.memory_pairs``) in ``languages``, tokenized by ``tokenize_texts``; a pair with a
+    text in ``banned`` (folded texts the benchmark scores on) is left out."""
+    from rasa_intent_student.factory.parallel import memory_pairs
+
+    kept = [pair for pair in memory_pairs()
+            if not any(fold(side[lang]) in banned for side in pair for lang in languages)]
+    texts = [side[lang] for pair in kept for side in pair for lang in languages]
+    n = len(languages)
+    index = np.arange(len(texts)).reshape(len(kept), 2, n)
+    return MemorySet(tokenize_texts(texts), index[:, 0], index[:, 1], list(languages))
 
 
 def ranking_keys(batch: Sequence[int], source_of: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

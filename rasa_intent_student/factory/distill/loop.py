@@ -13,6 +13,7 @@ import numpy as np
 from rasa_intent_student.factory.distill.budget import StepBudget, lr_at
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import (
+    MemorySet,
     RouteSet,
     epoch_batches,
     neighbour_batches,
@@ -196,6 +197,7 @@ def train(
     token_states: Optional[TokenStates] = None,
     teacher_qkv: Optional[TokenStates] = None,
     routes: Optional[RouteSet] = None,
+    memories: Optional[MemorySet] = None,
 ) -> Dict[str, Any]:
     """Train ``student`` towards ``targets`` (and translations towards their sources' targets).
 
@@ -208,6 +210,7 @@ def train(
         token_states: the teacher's token states of every row (needed when ``config.token_weight > 0``).
         teacher_qkv: the teacher's last-layer q/k/v of every row (needed when ``config.relation_weight > 0``).
         routes: route TRAIN examples (needed when ``config.route_weight > 0``).
+        memories: memory pairs (needed when ``config.memory_weight > 0``).
 
     Returns:
         {"config", "step", "eval_start", "history", "seconds", "steps_per_s"}.
@@ -219,6 +222,8 @@ def train(
     student.to(device)
     if config.route_weight > 0 and routes is None:
         raise StudentError(f"route_weight={config.route_weight} needs the route TRAIN examples; pass routes.")
+    if config.memory_weight > 0 and memories is None:
+        raise StudentError(f"memory_weight={config.memory_weight} needs the memory pairs; pass memories.")
     groups = param_groups(student, config)
     probe = None
     if config.route_weight > 0 and config.route_loss == "probe":
@@ -301,14 +306,21 @@ def train(
         if config.relation_weight > 0:
             relations = (student_qkv(captured), torch.from_numpy(teacher_qkv.batch(batch, input_ids.shape[1])).to(device),
                          mask, student.config.num_attention_heads)
+        def encode(extra_ids: Sequence[List[int]]) -> "torch.Tensor":  # a second, smaller forward pass
+            extra, extra_mask = collate(extra_ids, pad_id, device)
+            return pool(student(input_ids=extra, attention_mask=extra_mask).last_hidden_state, extra_mask, pooling)
+
         route_args = None
-        if config.route_weight > 0:  # a second, smaller forward pass: labelled route examples
+        if config.route_weight > 0:  # labelled route examples
             drawn = routes.batch(config.route_batch_size, config.seed, step)
-            route_ids, route_mask = collate([routes.ids[i] for i in drawn], pad_id, device)
-            route_emb = pool(student(input_ids=route_ids, attention_mask=route_mask).last_hidden_state, route_mask, pooling)
-            route_args = (route_emb, torch.from_numpy(routes.labels[drawn]).to(device), probe)
+            route_args = (encode([routes.ids[i] for i in drawn]), torch.from_numpy(routes.labels[drawn]).to(device), probe)
+        memory_args = None
+        if config.memory_weight > 0:  # facts, then the questions that ask for them
+            facts, questions = memories.batch(config.memory_batch_size, config.seed, step)
+            memory_emb = encode([memories.ids[i] for i in (*facts, *questions)])
+            memory_args = (memory_emb[: len(facts)], memory_emb[len(facts) :])
         losses = distill_loss(emb, targets_t[batch], config, torch.from_numpy(rows).to(device), targets_t[sources[rows]],
-                              token_args, ranking, relations, route_args)
+                              token_args, ranking, relations, route_args, memory_args)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)

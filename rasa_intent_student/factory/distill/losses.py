@@ -73,6 +73,7 @@ def translation_ranking_loss(queries: "torch.Tensor", keys: "torch.Tensor", posi
     Multi-positive InfoNCE, ``-log(sum_pos exp(scale cos) / sum_all exp(scale cos))``, averaged over queries.
     Unlike the MSE targets it penalizes the student only where a translation sits nearer to another
     sentence than to its source, which is what cross-lingual retrieval and classification need.
+    The memory term uses it too: a question as the query, the batch's stored facts as keys.
 
     Args:
         queries: (q, dim) student embeddings of translations.
@@ -158,6 +159,7 @@ def distill_loss(
     ranking: Optional[Tuple["torch.Tensor", "torch.Tensor"]] = None,
     relations: Optional[Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", int]] = None,
     routes: Optional[Tuple["torch.Tensor", "torch.Tensor", Optional["torch.nn.Linear"]]] = None,
+    memory: Optional[Tuple["torch.Tensor", "torch.Tensor"]] = None,
 ) -> Dict[str, "torch.Tensor"]:
     """The weighted loss of one batch and its parts, averaged over the Matryoshka prefixes.
 
@@ -170,9 +172,11 @@ def distill_loss(
         relations: (student q/k/v, teacher q/k/v, mask, heads) of ``relations.relation_loss`` (``config.relation_weight``).
         routes: (student embeddings, labels, probe) of route TRAIN examples (``config.route_weight``): the probe's
             ``route_probe_loss`` when ``config.route_loss`` is "probe", else ``supervised_contrastive_loss`` (probe None).
+        memory: (student embeddings of stored facts, of the questions that ask for them, row for row) of memory
+            pairs (``config.memory_weight``): each question must rank its own fact first among the batch's facts.
 
     Returns:
-        {"loss", "mse", "pair", "neighbourhood", "xling", "token", "rank", "relation", "route"}.
+        {"loss", "mse", "pair", "neighbourhood", "xling", "token", "rank", "relation", "route", "memory"}.
     """
     import torch
 
@@ -200,7 +204,13 @@ def distill_loss(
         route_emb, labels, probe = routes
         term = partial(route_probe_loss, probe=probe) if config.route_loss == "probe" else supervised_contrastive_loss
         route = sum(term(route_emb[:, :d], labels, temperature=config.route_temperature) for d in dims) / len(dims)
+    recall = torch.zeros((), device=student.device)
+    if memory is not None and config.memory_weight > 0:
+        facts, questions = memory
+        own_fact = torch.eye(len(facts), dtype=torch.bool, device=facts.device)
+        recall = sum(translation_ranking_loss(questions[:, :d], facts[:, :d], own_fact, config.rank_scale) for d in dims) / len(dims)
     loss = (config.mse_weight * mse + config.pair_weight * pair + config.neighbourhood_weight * neighbourhood + config.xling_weight * xling
-            + config.token_weight * token + config.rank_weight * rank + config.relation_weight * relation + config.route_weight * route)
+            + config.token_weight * token + config.rank_weight * rank + config.relation_weight * relation + config.route_weight * route
+            + config.memory_weight * recall)
     return {"loss": loss, "mse": mse, "pair": pair, "neighbourhood": neighbourhood, "xling": xling, "token": token, "rank": rank,
-            "relation": relation, "route": route}
+            "relation": relation, "route": route, "memory": recall}

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 from rasa_intent_student.constants import DISTILL_RECORD_FILE
-from rasa_intent_student.factory.corpus import save_corpus
+from rasa_intent_student.factory.corpus import evaluation_texts, save_corpus
 from rasa_intent_student.factory.distill.config import DistillConfig
-from rasa_intent_student.factory.distill.data import build_training_set, route_training_set
+from rasa_intent_student.factory.distill.data import build_training_set, memory_training_set, route_training_set
 from rasa_intent_student.factory.distill.embeddings import delta_tokens, fold_earlier_delta, frequent_tokens, merge_delta
 from rasa_intent_student.factory.distill.loop import load_checkpoint, make_student, resolve_device, train, trainable_state
 from rasa_intent_student.factory.distill.relations import teacher_qkv
@@ -64,9 +64,10 @@ def distill(
         checkpoint = load_checkpoint(ckpt_path)
         config = DistillConfig.from_dict({**checkpoint["config"], "output": str(out)})
     config.check()
-    if pack is not None and config.route_weight > 0:  # refused before the teacher's targets are computed
-        raise StudentError(f"route_weight={config.route_weight} is not available in a pack run (the pack holds no route "
-                           "examples); run it from the corpus, or set --route-weight 0.")
+    for name, held in (("route_weight", "route examples"), ("memory_weight", "memory pairs")):
+        if pack is not None and getattr(config, name) > 0:  # refused before the teacher's targets are computed
+            raise StudentError(f"{name}={getattr(config, name)} is not available in a pack run (the pack holds no {held}); "
+                               f"run it from the corpus, or set --{name.replace('_', '-')} 0.")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -90,11 +91,13 @@ def distill(
     teacher.model.to(resolve_device(config.device))
     targets, token_states = teacher_targets(teacher.model, ids, pad_id, teacher.pooling, cache, with_tokens=config.token_weight > 0)
     qkv = teacher_qkv(teacher.model, ids, pad_id, cache) if config.relation_weight > 0 else None
+    tokenize_texts = partial(tokenize, teacher.tokenizer_path, prefix=teacher.prefix, max_seq_length=config.max_seq_length)
     routes = None
     if config.route_weight > 0:
-        routes = route_training_set(config.corpus.route_data_dir, config.corpus.languages,
-                                    partial(tokenize, teacher.tokenizer_path, prefix=teacher.prefix, max_seq_length=config.max_seq_length),
-                                    config.route_batch_size)
+        routes = route_training_set(config.corpus.route_data_dir, config.corpus.languages, tokenize_texts, config.route_batch_size)
+    memories = None
+    if config.memory_weight > 0:
+        memories = memory_training_set(config.corpus.languages, tokenize_texts, evaluation_texts(config.corpus))
     teacher_size = {"teacher_layers": int(teacher.model.config.num_hidden_layers), "teacher_parameters": count_parameters(teacher.model)}
     student = make_student(teacher.model, config.layers, frequent_tokens(ids, config.embedding_min_count) if config.embedding_lr > 0 else ())
     first_stage = None
@@ -108,7 +111,7 @@ def distill(
             log(f"student initialized from {config.init_from} (step {earlier['step']})")
     teacher.model = None  # the 12-layer teacher is no longer needed
     run = train(student, ids, langs, targets, data.source_index, data.translation_rows(config.xling_sources), config,
-                pad_id, teacher.pooling, ckpt_path, checkpoint, stop_at_step, log, token_states, qkv, routes)
+                pad_id, teacher.pooling, ckpt_path, checkpoint, stop_at_step, log, token_states, qkv, routes, memories)
     config, history = run["config"], run["history"]
     result = {"config": asdict(config), "teacher": teacher.source, **teacher_size, "step": run["step"],
               "eval_start": run["eval_start"], "eval": history[-1] if history else run["eval_start"],
