@@ -127,6 +127,10 @@ def run(ns: argparse.Namespace) -> int:
         for name in p.get("ratios", {}):
             print(f"\n{name} / {p['reference']}, per language\n")
             print(tables.format_protocol_ratios(p, name))
+        if p["memory_differences"]["differences"]:
+            print(f"\nmemory_xling against {p['memory_differences']['to']}: is the difference larger than the "
+                  "retrieval set can tell? (paired bootstrap over its facts)\n")
+            print(tables.format_memory_differences(p))
     if ns.json:
         print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -120,24 +120,27 @@ def load_memory_facts(path: Path = MEMORY_DATA_FILE) -> List[Dict[str, Dict[str,
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def memory_protocol(encode: Encode, facts: Optional[List[Dict[str, Dict[str, str]]]] = None,
-                    languages: Sequence[str] = LANGUAGES) -> Scores:
-    """``memory_xling``: top-1 accuracy of finding the stored fact that answers each question."""
+def memory_hits(encode: Encode, facts: Optional[List[Dict[str, Dict[str, str]]]] = None,
+                languages: Sequence[str] = LANGUAGES) -> Dict[str, np.ndarray]:
+    """Per language, a hit per fact: 1 where its question finds it first, 0 where not (other languages: the mean of
+    stored in English and asked in the language, and the reverse, so 0.5 where one direction finds it)."""
     facts = facts if facts is not None else load_memory_facts()
     store = {lang: _unit(encode([f["store"][lang] for f in facts])) for lang in languages}
     ask = {lang: _unit(encode([f["ask"][lang] for f in facts])) for lang in languages}
     right = np.arange(len(facts))
 
-    def top1(questions: np.ndarray, memory: np.ndarray) -> float:
-        return float(np.mean((questions @ memory.T).argmax(1) == right))
+    def top1(questions: np.ndarray, memory: np.ndarray) -> np.ndarray:
+        return ((questions @ memory.T).argmax(1) == right).astype(np.float64)
 
-    out: Scores = {"memory_xling": {}}
-    for lang in languages:
-        if lang == SOURCE_LANGUAGE:
-            out["memory_xling"][lang] = top1(ask[lang], store[lang])
-        else:
-            out["memory_xling"][lang] = 0.5 * (top1(ask[lang], store[SOURCE_LANGUAGE]) + top1(ask[SOURCE_LANGUAGE], store[lang]))
-    return out
+    return {lang: top1(ask[lang], store[lang]) if lang == SOURCE_LANGUAGE
+            else 0.5 * (top1(ask[lang], store[SOURCE_LANGUAGE]) + top1(ask[SOURCE_LANGUAGE], store[lang]))
+            for lang in languages}
+
+
+def memory_protocol(encode: Encode, facts: Optional[List[Dict[str, Dict[str, str]]]] = None,
+                    languages: Sequence[str] = LANGUAGES) -> Scores:
+    """``memory_xling``: top-1 accuracy of finding the stored fact that answers each question."""
+    return {"memory_xling": {lang: float(hits.mean()) for lang, hits in memory_hits(encode, facts, languages).items()}}
 
 
 def memory_texts(languages: Sequence[str] = LANGUAGES) -> List[str]:

@@ -105,3 +105,28 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15)
         if in_bin.any():
             ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
     return float(ece)
+
+
+class Difference(NamedTuple):
+    mean: float
+    low: float
+    high: float
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], rounds: int = 10_000, level: float = 0.95,
+                     seed: int = 0) -> Difference:
+    """Mean of ``a - b`` over paired items and its percentile bootstrap interval (items resampled with replacement).
+
+    The interval says how much the difference could move with other items of the same kind: where it holds 0,
+    this test set does not tell the two apart.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or a.size == 0:
+        raise StudentError(f"paired_bootstrap needs two equal-length, non-empty score lists (one score per item, "
+                           f"the same items in the same order); got shapes {a.shape} and {b.shape}.")
+    diff = a - b
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, diff.size, size=(rounds, diff.size))].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return Difference(float(diff.mean()), float(low), float(high))

@@ -143,16 +143,19 @@ def run_bench(config: BenchConfig) -> Dict[str, Any]:
 
 
 def run_fidelity_protocols(models: Dict[str, ModelSource], config: BenchConfig) -> Dict[str, Any]:
-    """Every model on ``crosslingual.PROTOCOLS`` (+ ``intents_xling+k``), and its ratio to the first ``teacher*``."""
+    """Every model on ``crosslingual.PROTOCOLS`` (+ ``intents_xling+k``), its ratio to the first ``teacher*``, and
+    its memory_xling difference to the first model with a bootstrap interval over the facts."""
+    import numpy as np
     from tqdm.auto import tqdm
 
-    from rasa_intent_student.evaluation.crosslingual import PROTOCOLS, intents_xling_shots, ratios, run_protocols
+    from rasa_intent_student.evaluation.crosslingual import PROTOCOLS, intents_xling_shots, memory_hits, ratios, run_protocols
+    from rasa_intent_student.evaluation.metrics import paired_bootstrap
     from rasa_intent_student.evaluation.peers import fingerprint as source_fingerprint, load_encoder
     from rasa_intent_student.evaluation.quality import cached_embeddings, default_corpus
 
     cache = Path(config.cache_dir) / "quality" if config.cache_dir else None
     corpus = default_corpus(config.languages, cache, config.shots)
-    scores = {}
+    scores, fact_hits = {}, {}
     for name, path in tqdm(models.items(), desc="fidelity protocols", disable=not config.progress):
         encoder = load_encoder(path, threads=config.threads)
         fingerprint = source_fingerprint(path)
@@ -160,11 +163,16 @@ def run_fidelity_protocols(models: Dict[str, ModelSource], config: BenchConfig) 
         scores[name] = run_protocols(encode, corpus, config.languages)
         if config.xling_shots:
             scores[name].update(intents_xling_shots(encode, corpus, config.xling_shots, config.seeds))
+        # one figure per fact (mean over languages): the facts, not the languages, are the independent items
+        fact_hits[name] = np.mean(list(memory_hits(encode, languages=config.languages).values()), axis=0)
     teacher = next((name for name in models if name.startswith("teacher")), None)
     names = list(PROTOCOLS) + [f"intents_xling+{k}" for k in config.xling_shots]
     out: Dict[str, Any] = {"protocols": names, "scores": scores, "reference": teacher}
     if teacher is not None:
         out["ratios"] = {name: ratios(s, scores[teacher]) for name, s in scores.items() if name != teacher}
+    first = next(iter(models))
+    out["memory_differences"] = {"to": first, "facts": int(fact_hits[first].size), "differences": {
+        name: paired_bootstrap(hits, fact_hits[first])._asdict() for name, hits in fact_hits.items() if name != first}}
     return out
 
 

@@ -120,3 +120,12 @@ def format_protocol_ratios(protocols: dict, model: str) -> str:
         rows.append([lang, *("" if c is None else f"{c:.3f}" for c in cells), f"{min(present):.3f}" if present else ""])
     rows.append(["mean", *(f"{ratios[p]['mean']:.3f}" if "mean" in ratios[p] else "" for p in names), ""])
     return format_table(["language", *names, "worst"], rows)
+
+
+def format_memory_differences(protocols: dict) -> str:
+    """Each model's memory_xling mean minus the first model's, with the 95% bootstrap interval over the facts."""
+    diffs = protocols["memory_differences"]
+    rows = [[name, f"{d['mean']:+.3f}", f"{d['low']:+.3f} to {d['high']:+.3f}", "yes" if d["low"] > 0 or d["high"] < 0 else "no"]
+            for name, d in diffs["differences"].items()]
+    return format_table([f"memory_xling minus {diffs['to']}", "difference", f"95% interval ({diffs['facts']} facts)",
+                         "apart (0 outside the interval)"], rows)

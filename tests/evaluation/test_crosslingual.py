@@ -7,6 +7,7 @@ from rasa_intent_student.evaluation.crosslingual import (
     PROTOCOLS,
     intents_xling_shots,
     load_memory_facts,
+    memory_hits,
     memory_protocol,
     ratios,
     route_protocols,
@@ -68,6 +69,28 @@ def test_memory_retrieval_is_perfect_for_an_identity_question_and_chance_for_noi
     assert noise["de"] < 0.3  # random vectors find the fact about 1 time in 20
     real = memory_protocol(encoder.encode, facts, ("en", "de"))["memory_xling"]
     assert real["en"] > 0.6 and real["de"] > noise["de"]
+
+
+def test_memory_hits_are_per_fact_and_average_to_the_protocol_score():
+    encode = _encoder().encode
+    facts = load_memory_facts()[:20]
+    hits = memory_hits(encode, facts, ("en", "de"))
+    scores = memory_protocol(encode, facts, ("en", "de"))["memory_xling"]
+    assert hits["en"].shape == hits["de"].shape == (20,)
+    assert set(np.unique(hits["de"])) <= {0.0, 0.5, 1.0} and set(np.unique(hits["en"])) <= {0.0, 1.0}
+    assert scores == {lang: pytest.approx(h.mean()) for lang, h in hits.items()}
+
+
+def test_memory_differences_table_says_whether_the_set_tells_models_apart():
+    from rasa_intent_student.evaluation.tables import format_memory_differences
+
+    table = format_memory_differences({"memory_differences": {"to": "shipped", "facts": 60, "differences": {
+        "a": {"mean": 0.004, "low": -0.010, "high": 0.019}, "b": {"mean": -0.03, "low": -0.05, "high": -0.01}}}})
+    lines = table.splitlines()
+    assert "memory_xling minus shipped" in lines[0] and "95% interval (60 facts)" in lines[0]
+    assert "+0.004" in table and "-0.010 to +0.019" in table
+    assert next(line for line in lines if line.startswith("| a ")).rstrip(" |").endswith("no")
+    assert next(line for line in lines if line.startswith("| b ")).rstrip(" |").endswith("yes")
 
 
 @pytest.mark.slow

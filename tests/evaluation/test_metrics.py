@@ -8,8 +8,10 @@ from rasa_intent_student.evaluation.metrics import (
     expected_calibration_error,
     group_indices,
     macro_f1,
+    paired_bootstrap,
     per_class_scores,
 )
+from rasa_intent_student.errors import StudentError
 
 # 6 examples; "other" is never predicted.
 Y_TRUE = ["action", "action", "recall", "recall", "other", "other"]
@@ -77,3 +79,25 @@ def test_expected_calibration_error():
     overconfident = np.eye(3)[probs.argmax(axis=1)]
     hits = (probs.argmax(axis=1) == y).mean()
     assert expected_calibration_error(overconfident, y) == pytest.approx(1 - hits)
+
+
+def test_paired_bootstrap_interval_holds_zero_only_when_the_items_cannot_tell():
+    same = paired_bootstrap([1, 0, 1, 1], [1, 0, 1, 1])
+    assert tuple(same) == (0.0, 0.0, 0.0)
+    shifted = paired_bootstrap([0.5, 0.7, 0.9], [0.4, 0.6, 0.8])
+    assert shifted.mean == pytest.approx(0.1) and shifted.low == pytest.approx(0.1) and shifted.high == pytest.approx(0.1)
+    rng = np.random.default_rng(1)
+    base = (rng.random(60) < 0.85).astype(float)
+    flips = base.copy()
+    flips[np.flatnonzero(base == 0)[:2]] = 1.0  # 2 more of 60 facts found: +0.033
+    small = paired_bootstrap(flips, base)
+    assert small.mean == pytest.approx(2 / 60) and small.low <= 0.0 < small.high  # 2 facts are within the noise
+    many = paired_bootstrap(np.tile(flips, 20), np.tile(base, 20))  # the same gain over 1,200 facts is not
+    assert many.low > 0.0 and many.mean == pytest.approx(2 / 60)
+
+
+def test_paired_bootstrap_refuses_unpaired_scores():
+    with pytest.raises(StudentError, match=r"equal-length.*\(3,\).*\(2,\)"):
+        paired_bootstrap([1, 0, 1], [1, 0])
+    with pytest.raises(StudentError, match="non-empty"):
+        paired_bootstrap([], [])
