@@ -38,6 +38,10 @@ pytestmark = pytest.mark.factory
 
 TEXTS = check_sentences()[:12] + ["hi", "a much longer sentence that pads every other row of the batch quite a bit"]
 MAX_FUSED_INT8_NODES = 80
+# Full 8-bit weights can saturate the u8 x s8 kernels' 16-bit sums on x86 CPUs without VNNI (factory/quantize.py:
+# why the default is 7-bit), most on these random teachers (weights N(0, 0.2)): their sentence cosine to FP32 was
+# 0.977-0.996 across runs on a 2-core AMD EPYC VM, against >= 0.9997 for every other mode.
+SATURATING_MODE_FLOOR = 0.95
 
 
 @pytest.fixture
@@ -94,7 +98,8 @@ def test_fused_int8_is_small_quantized_and_close_to_fp32(fused, tmp_path, mode):
         assert ops.get("QEmbedLayerNormalization") == 1, ops  # the word embedding is 8-bit inside it
     feeds = make_feeds(teacher.tokenizer_path, TEXTS, teacher.prefix)
     fid = mean_cosine(onnx_forward(path, feeds), onnx_forward(int8, feeds), feeds[ATTENTION_MASK])
-    assert INT8_COSINE_FLOOR <= fid["sentence_cosine_mean"] < 1.0, fid
+    floor = SATURATING_MODE_FLOOR if mode == "s8-channel" else INT8_COSINE_FLOOR
+    assert floor <= fid["sentence_cosine_mean"] < 1.0, fid
 
 
 def test_unknown_quantization_mode_is_refused(fused, tmp_path):
