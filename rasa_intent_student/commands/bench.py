@@ -41,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="skip training and parsing with Rasa (which needs the [rasa] extra)")
     parser.add_argument("--skip-quality", action="store_true", help="skip the few-shot intent benchmark")
     parser.add_argument("--skip-protocols", action="store_true", help="skip the fidelity protocols (route, cross-lingual "
-                        "intents, cross-lingual memory retrieval; ratios to the model named teacher*)")
+                        "intents, cross-lingual memory retrieval; ratios to the model named teacher*; memory_xling differences to "
+                        "the first model, with a bootstrap interval over the facts)")
     parser.add_argument("--xling-shots", type=int, nargs="+", default=(), metavar="K",
                         help="with the protocols, also intents_xling+K: a router trained on the English sentences plus "
                         "K per intent in each language, tested on the rest (e.g. 0 1 3)")
