@@ -137,10 +137,15 @@ def memory_hits(encode: Encode, facts: Optional[List[Dict[str, Dict[str, str]]]]
             for lang in languages}
 
 
+def memory_scores(hits: Dict[str, np.ndarray]) -> Scores:
+    """``memory_xling`` per language from ``memory_hits``."""
+    return {"memory_xling": {lang: float(h.mean()) for lang, h in hits.items()}}
+
+
 def memory_protocol(encode: Encode, facts: Optional[List[Dict[str, Dict[str, str]]]] = None,
                     languages: Sequence[str] = LANGUAGES) -> Scores:
     """``memory_xling``: top-1 accuracy of finding the stored fact that answers each question."""
-    return {"memory_xling": {lang: float(hits.mean()) for lang, hits in memory_hits(encode, facts, languages).items()}}
+    return memory_scores(memory_hits(encode, facts, languages))
 
 
 def memory_texts(languages: Sequence[str] = LANGUAGES) -> List[str]:
@@ -157,9 +162,11 @@ def protocol_texts(corpus: Dict[str, List[Tuple[str, str]]], languages: Sequence
     return texts + memory_texts(languages)
 
 
-def run_protocols(encode: Encode, corpus: Dict[str, List[Tuple[str, str]]], languages: Sequence[str] = LANGUAGES) -> Scores:
-    """All of ``PROTOCOLS`` for one encoder."""
-    return {**route_protocols(encode, languages), **intent_protocols(encode, corpus), **memory_protocol(encode, languages=languages)}
+def run_protocols(encode: Encode, corpus: Dict[str, List[Tuple[str, str]]], languages: Sequence[str] = LANGUAGES,
+                  hits: Optional[Dict[str, np.ndarray]] = None) -> Scores:
+    """All of ``PROTOCOLS`` for one encoder; ``hits``: its ``memory_hits``, where the caller has them already."""
+    hits = hits if hits is not None else memory_hits(encode, languages=languages)
+    return {**route_protocols(encode, languages), **intent_protocols(encode, corpus), **memory_scores(hits)}
 
 
 def ratios(student: Scores, teacher: Scores) -> Scores:

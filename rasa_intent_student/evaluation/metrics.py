@@ -108,6 +108,8 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15)
 
 
 class Difference(NamedTuple):
+    """A paired difference's mean and the bounds of its bootstrap interval."""
+
     mean: float
     low: float
     high: float

@@ -160,11 +160,12 @@ def run_fidelity_protocols(models: Dict[str, ModelSource], config: BenchConfig) 
         encoder = load_encoder(path, threads=config.threads)
         fingerprint = source_fingerprint(path)
         encode = lambda texts: cached_embeddings(encoder, list(texts), cache, fingerprint)  # noqa: E731
-        scores[name] = run_protocols(encode, corpus, config.languages)
+        hits = memory_hits(encode, languages=config.languages)
+        scores[name] = run_protocols(encode, corpus, config.languages, hits)
         if config.xling_shots:
             scores[name].update(intents_xling_shots(encode, corpus, config.xling_shots, config.seeds))
         # one figure per fact (mean over languages): the facts, not the languages, are the independent items
-        fact_hits[name] = np.mean(list(memory_hits(encode, languages=config.languages).values()), axis=0)
+        fact_hits[name] = np.mean(list(hits.values()), axis=0)
     teacher = next((name for name in models if name.startswith("teacher")), None)
     names = list(PROTOCOLS) + [f"intents_xling+{k}" for k in config.xling_shots]
     out: Dict[str, Any] = {"protocols": names, "scores": scores, "reference": teacher}
