@@ -182,6 +182,9 @@ def _optional_terms(config: Dict[str, Any]) -> str:
     if config.get("token_weight"):
         parts.append(f" + {config['token_weight']} x relative squared error between each token's last hidden state and the "
                      "teacher's (a layer-wise target: the student's last layer is the teacher's last)")
+    if config.get("middle_weight"):
+        parts.append(f" + {config['middle_weight']} x relative squared error between each token's state after the student's "
+                     f"first layer and the teacher's after its layer {config.get('middle_layer')} (a middle-layer target)")
     if config.get("relation_weight"):
         parts.append(f" + {config['relation_weight']} x KL between the teacher's and the student's last-layer self-attention "
                      "relations (query-query, key-key, value-value per head, MiniLMv2)")

@@ -532,6 +532,43 @@ def test_relation_target_brings_the_relations_to_the_teacher(tiny_teachers, rout
         DistillConfig(relation_weight=-0.5).check()
 
 
+def test_teacher_layer_states_are_cached_and_match_that_layer(tiny_teachers, tmp_path):
+    from rasa_intent_student.factory.distill.middle import middle_cache_path, teacher_layer_states
+    from rasa_intent_student.factory.distill.targets import collate
+
+    teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
+    texts = ["book a table for two", "what did I order last week?", "hello there!"]
+    ids = tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32)
+    sentences = teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h1")
+    states = teacher_layer_states(teacher.model, ids, 1, sentences, layer=2)
+    assert middle_cache_path(sentences, 2).is_file() and states.states.shape == (sum(map(len, ids)), 32)
+    input_ids, mask = collate([ids[1]], 1)
+    with torch.no_grad():  # hidden_states[0] is the embeddings: layer 2 puts out hidden_states[3]
+        expected = teacher.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[3][0].numpy()
+    np.testing.assert_allclose(states.batch([1], len(ids[1]))[0], expected, atol=3e-3)  # float16 storage
+    assert not np.allclose(teacher_layer_states(teacher.model, ids, 1, sentences, layer=1).states, states.states, atol=0.1)
+    again = teacher_layer_states(None, ids, 1, sentences, layer=2)  # no teacher: only the cache can answer
+    np.testing.assert_array_equal(again.states, states.states)
+
+
+def test_middle_target_brings_the_first_layer_to_the_teachers_middle(tiny_teachers, route_dir, tmp_path):
+    """The middle-layer target alone lowers the held-out middle error; the card names it; bad values are refused."""
+    run = distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "mid", max_steps=30, eval_interval=30,
+                              mse_weight=0.0, pair_weight=0.0, xling_weight=0.0, middle_weight=1.0, middle_layer=2))
+    assert run["eval"]["middle"] < 0.7 * run["eval_start"]["middle"]
+    assert "token" not in run["eval"]  # the other layer-wise targets stay off
+    from rasa_intent_student.factory.distill_card import distillation_lines
+
+    record = json.loads((Path(run["student_dir"]) / "distill.json").read_text())
+    assert "the teacher's after its layer 2 (a middle-layer target)" in "\n".join(distillation_lines(record))
+    with pytest.raises(ValueError, match="middle_weight=-1"):
+        DistillConfig(middle_weight=-1.0).check()
+    with pytest.raises(ValueError, match="middle_layer=-1"):
+        DistillConfig(middle_layer=-1).check()
+    with pytest.raises(ValueError, match=r"middle_layer=4 is not a layer of the 4-layer teacher; use 0 to 3"):
+        distill(tiny_config(tiny_teachers["bert"], route_dir, tmp_path / "mid4", middle_weight=1.0, middle_layer=4))
+
+
 def test_neighbourhood_loss_by_hand():
     """Three texts: each row's softmax over the other two by cosine / T, KL(teacher || student), averaged."""
     from rasa_intent_student.factory.distill.losses import neighbourhood_loss

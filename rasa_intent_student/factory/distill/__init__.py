@@ -2,7 +2,8 @@
 
 Modules: ``config`` (settings and defaults), ``data`` (corpus rows and parallel pairs),
 ``targets`` (teacher embeddings and their cache), ``relations`` (the last layer's q/k/v for the
-attention-relation target, and their cache), ``losses``, ``budget`` (schedule and time budget),
+attention-relation target, and their cache), ``middle`` (the teacher's middle-layer token states for
+the middle-layer target, and their cache), ``losses``, ``budget`` (schedule and time budget),
 ``loop`` (training), ``run`` (the whole run), ``pack`` (a run prepared here and trained on
 another machine).
 """

@@ -25,7 +25,8 @@ class DistillConfig:
     The loss of a batch is ``mse_weight * MSE(student(x), teacher(x))
     + pair_weight * pairwise-cosine(student, teacher) + neighbourhood_weight * KL(softmax(cos_teacher / T) || softmax(cos_student / T))
     + xling_weight * MSE(student(t), teacher(s))
-    + token_weight * |H_student(x) - H_teacher(x)|^2 / |H_teacher(x)|^2 + rank_weight * InfoNCE(student(t); teacher(s), batch)
+    + token_weight * |H_student(x) - H_teacher(x)|^2 / |H_teacher(x)|^2
+    + middle_weight * |H1_student(x) - Hk_teacher(x)|^2 / |Hk_teacher(x)|^2 + rank_weight * InfoNCE(student(t); teacher(s), batch)
     + relation_weight * KL(relations_teacher(x) || relations_student(x)) + route_weight * SupCon(student(r), route(r))
     + memory_weight * InfoNCE(student(q); student(f), batch)``. The translation term runs over the
     translations ``t`` in the batch, whose English source ``s`` the teacher embeds: the multilingual
@@ -33,6 +34,8 @@ class DistillConfig:
     hidden state ``H`` of every token (a layer-wise target: the student's last layer is the teacher's).
     The neighbourhood term compares, per text, the distribution over the batch's other texts at a low
     temperature ``T``: its nearest neighbours, which the pairwise MSE weighs no more than any pair.
+    The middle-layer term (off by default) matches the token states ``H1`` after the student's first layer
+    with the teacher's ``Hk`` after layer ``middle_layer`` (``distill.middle``).
     The relation term (MiniLMv2) matches the last layer's query-query, key-key and value-value
     self-attention relations per head, another layer-wise target.
     The ranking term asks each translation to be nearer to its source than to every other text in the
@@ -64,6 +67,11 @@ class DistillConfig:
     xling_weight: float = _opt(1.0, "weight of the translation target: a translation's embedding towards the teacher's embedding of its English source")
     token_weight: float = _opt(1.0, "weight of the token target: each token's last hidden state towards the teacher's "
                                "(relative squared error; the teacher's token states are cached beside its embeddings)")
+    middle_weight: float = _opt(0.0, "weight of the middle-layer target: each token's state after the student's first layer "
+                                "towards the teacher's after --middle-layer (relative squared error; the teacher's states of "
+                                "that layer are cached per token)")
+    middle_layer: int = _opt(10, "teacher layer (0-based) whose token states the middle-layer target trains the student's first "
+                             "layer towards; 10 is what the teacher's last layer, the student's second, was trained on")
     relation_weight: float = _opt(0.0, "weight of the attention-relation target: the last layer's query-query, key-key and "
                                   "value-value relations per head towards the teacher's (KL; its q/k/v are cached per token)")
     rank_weight: float = _opt(0.0, "weight of the translation-ranking term: each translation must rank its English source "
@@ -155,9 +163,11 @@ class DistillConfig:
             raise StudentError(f"route_batch_size={self.route_batch_size} must be >= 2 (it is split evenly across the routes, e.g. 48 for 3).")
         if self.memory_batch_size < 2:
             raise StudentError(f"memory_batch_size={self.memory_batch_size} must be >= 2 (the other pairs' facts are the negatives), e.g. 32.")
+        if self.middle_layer < 0:
+            raise StudentError(f"middle_layer={self.middle_layer} must be >= 0 (a teacher layer, 0-based, e.g. 10).")
         if self.rank_scale <= 0:
             raise StudentError(f"rank_scale={self.rank_scale} must be > 0 (an inverse temperature, e.g. 20).")
-        for name in ("mse_weight", "pair_weight", "neighbourhood_weight", "xling_weight", "token_weight", "relation_weight", "rank_weight",
+        for name in ("mse_weight", "pair_weight", "neighbourhood_weight", "xling_weight", "token_weight", "middle_weight", "relation_weight", "rank_weight",
                      "route_weight", "memory_weight", "embedding_lr"):
             if getattr(self, name) < 0:
                 raise StudentError(f"{name}={getattr(self, name)} is negative; loss weights must be >= 0.")

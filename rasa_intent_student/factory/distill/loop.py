@@ -23,7 +23,8 @@ from rasa_intent_student.factory.distill.data import (
 )
 from rasa_intent_student.factory.distill.losses import distill_loss, pairwise_cosine_loss, relation_loss, token_state_loss
 from rasa_intent_student.factory.distill.relations import last_layer_qkv, student_qkv
-from rasa_intent_student.factory.distill.targets import TokenStates, collate, embed, pool
+from rasa_intent_student.factory.distill.middle import STUDENT_LAYER
+from rasa_intent_student.factory.distill.targets import TokenStates, collate, embed, layer_output, pool
 from rasa_intent_student.pooling import normalize
 from rasa_intent_student.errors import StudentError
 
@@ -104,11 +105,13 @@ def evaluate(
     translated: Optional[np.ndarray] = None,
     token_states: Optional[TokenStates] = None,
     teacher_qkv: Optional[TokenStates] = None,
+    middle_states: Optional[TokenStates] = None,
 ) -> Dict[str, float]:
     """Teacher fidelity on held-out texts: mse (2 - 2 cos), cosine, pairwise loss, per-language cosine,
     ``xling``: 2 - 2 cos between a held-out translation and the teacher's embedding of its English source,
     ``token``: the token target's error, where the teacher's token states are given (rows of ``ids``),
-    and ``relation``: the relation target's error, where the teacher's last-layer q/k/v are given."""
+    ``relation``: the relation target's error, where the teacher's last-layer q/k/v are given,
+    and ``middle``: the middle-layer target's error, where the teacher's states of that layer are given."""
     import torch
 
     emb = embed(student, ids, pad_id, pooling)
@@ -129,6 +132,8 @@ def evaluate(
         out["token"] = held_out_token_error(student, ids, token_states, pad_id)
     if teacher_qkv is not None:
         out["relation"] = held_out_relation_error(student, ids, teacher_qkv, pad_id)
+    if middle_states is not None:
+        out["middle"] = held_out_middle_error(student, ids, middle_states, pad_id)
     for lang in sorted(set(langs)):
         out[f"cosine_{lang}"] = float(cos[[i for i, l in enumerate(langs) if l == lang]].mean())
     return out
@@ -139,7 +144,8 @@ def held_out_line(metrics: Dict[str, float]) -> str:
     nan = float("nan")
     return (f"held-out mse {metrics['mse']:.4f} cosine {metrics['cosine']:.4f} pair {metrics['pair']:.5f} "
             f"xling {metrics.get('xling', nan):.4f} top1 {metrics.get('xling_top1', nan):.3f} token {metrics.get('token', nan):.4f}"
-            + (f" relation {metrics['relation']:.4f}" if "relation" in metrics else ""))
+            + (f" relation {metrics['relation']:.4f}" if "relation" in metrics else "")
+            + (f" middle {metrics['middle']:.4f}" if "middle" in metrics else ""))
 
 
 def held_out_token_error(student: Any, ids: Sequence[List[int]], token_states: TokenStates, pad_id: int) -> float:
@@ -160,6 +166,17 @@ def held_out_relation_error(student: Any, ids: Sequence[List[int]], teacher_qkv:
             return relation_loss(student_qkv(captured), target, mask, student.config.num_attention_heads)
 
         return _token_weighted_mean(student, ids, teacher_qkv, pad_id, batch_error)
+
+
+def held_out_middle_error(student: Any, ids: Sequence[List[int]], middle_states: TokenStates, pad_id: int) -> float:
+    """The middle-layer target's error over ``ids`` (``middle_states`` row ``i`` belongs to ``ids[i]``), token-weighted."""
+    with layer_output(student, STUDENT_LAYER) as first_layer:
+
+        def batch_error(input_ids, mask, target):
+            student(input_ids=input_ids, attention_mask=mask)
+            return token_state_loss(first_layer(), target, mask)
+
+        return _token_weighted_mean(student, ids, middle_states, pad_id, batch_error)
 
 
 def _token_weighted_mean(student: Any, ids: Sequence[List[int]], states: TokenStates, pad_id: int,
@@ -198,6 +215,7 @@ def train(
     teacher_qkv: Optional[TokenStates] = None,
     routes: Optional[RouteSet] = None,
     memories: Optional[MemorySet] = None,
+    middle_states: Optional[TokenStates] = None,
 ) -> Dict[str, Any]:
     """Train ``student`` towards ``targets`` (and translations towards their sources' targets).
 
@@ -211,6 +229,8 @@ def train(
         teacher_qkv: the teacher's last-layer q/k/v of every row (needed when ``config.relation_weight > 0``).
         routes: route TRAIN examples (needed when ``config.route_weight > 0``).
         memories: memory pairs (needed when ``config.memory_weight > 0``).
+        middle_states: the teacher's token states of layer ``config.middle_layer`` of every row (needed when
+            ``config.middle_weight > 0``).
 
     Returns:
         {"config", "step", "eval_start", "history", "seconds", "steps_per_s"}.
@@ -242,10 +262,13 @@ def train(
         raise StudentError(f"token_weight={config.token_weight} needs the teacher's token states; pass token_states.")
     if config.relation_weight > 0 and teacher_qkv is None:
         raise StudentError(f"relation_weight={config.relation_weight} needs the teacher's last-layer q/k/v; pass teacher_qkv.")
-    eval_tokens = token_states.subset(eval_idx) if token_states is not None else None
-    eval_qkv = teacher_qkv.subset(eval_idx) if teacher_qkv is not None else None
+    if config.middle_weight > 0 and middle_states is None:
+        raise StudentError(f"middle_weight={config.middle_weight} needs the teacher's layer-{config.middle_layer} token states; "
+                           "pass middle_states.")
+    eval_tokens, eval_qkv, eval_middle = (None if states is None else states.subset(eval_idx)
+                                          for states in (token_states, teacher_qkv, middle_states))
     eval_args = ([ids[i] for i in eval_idx], targets[eval_idx], [langs[i] for i in eval_idx], pad_id, pooling,
-                 eval_sources, source_of[eval_idx] >= 0, eval_tokens, eval_qkv)
+                 eval_sources, source_of[eval_idx] >= 0, eval_tokens, eval_qkv, eval_middle)
     step, history, eval_start = 0, [], None
     if checkpoint is not None:
         student.load_state_dict(checkpoint["model"], strict=False)
@@ -289,9 +312,14 @@ def train(
         input_ids, mask = collate([ids[i] for i in batch], pad_id, device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config) * group.get("lr_scale", 1.0)  # optimizer states saved before the delta lack it
-        # The hooks only where the relation target reads them: this is the hot path.
-        with last_layer_qkv(student) if config.relation_weight > 0 else contextlib.nullcontext({}) as captured:
+        # The hooks only where a layer-wise target reads them: this is the hot path.
+        with contextlib.ExitStack() as hooks:
+            captured = hooks.enter_context(last_layer_qkv(student)) if config.relation_weight > 0 else {}
+            first_layer = hooks.enter_context(layer_output(student, STUDENT_LAYER)) if config.middle_weight > 0 else None
             hidden = student(input_ids=input_ids, attention_mask=mask).last_hidden_state
+            middle_args = None
+            if first_layer is not None:
+                middle_args = (first_layer(), torch.from_numpy(middle_states.batch(batch, input_ids.shape[1])).to(device), mask)
         emb = pool(hidden, mask, pooling)
         sources = source_of[batch]
         rows = np.nonzero(sources >= 0)[0]
@@ -320,7 +348,7 @@ def train(
             memory_emb = encode([memories.ids[i] for i in (*facts, *questions)])
             memory_args = (memory_emb[: len(facts)], memory_emb[len(facts) :])
         losses = distill_loss(emb, targets_t[batch], config, torch.from_numpy(rows).to(device), targets_t[sources[rows]],
-                              token_args, ranking, relations, route_args, memory_args)
+                              token_args, ranking, relations, route_args, memory_args, middle_args)
         optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(params, config.grad_clip)

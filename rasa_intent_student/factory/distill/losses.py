@@ -160,6 +160,7 @@ def distill_loss(
     relations: Optional[Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor", int]] = None,
     routes: Optional[Tuple["torch.Tensor", "torch.Tensor", Optional["torch.nn.Linear"]]] = None,
     memory: Optional[Tuple["torch.Tensor", "torch.Tensor"]] = None,
+    middle: Optional[Tuple["torch.Tensor", "torch.Tensor", "torch.Tensor"]] = None,
 ) -> Dict[str, "torch.Tensor"]:
     """The weighted loss of one batch and its parts, averaged over the Matryoshka prefixes.
 
@@ -174,9 +175,11 @@ def distill_loss(
             ``route_probe_loss`` when ``config.route_loss`` is "probe", else ``supervised_contrastive_loss`` (probe None).
         memory: (student embeddings of stored facts, of the questions that ask for them, row for row) of memory
             pairs (``config.memory_weight``): each question must rank its own fact first among the batch's facts.
+        middle: (student first-layer states, teacher states of ``config.middle_layer``, mask) for the middle-layer
+            target (``config.middle_weight``), the same relative error as the token target.
 
     Returns:
-        {"loss", "mse", "pair", "neighbourhood", "xling", "token", "rank", "relation", "route", "memory"}.
+        {"loss", "mse", "pair", "neighbourhood", "xling", "token", "middle", "rank", "relation", "route", "memory"}.
     """
     import torch
 
@@ -193,6 +196,9 @@ def distill_loss(
     token = torch.zeros((), device=student.device)
     if token_states is not None and config.token_weight > 0:
         token = token_state_loss(*token_states)
+    middle_term = torch.zeros((), device=student.device)
+    if middle is not None and config.middle_weight > 0:
+        middle_term = token_state_loss(*middle)
     rank = torch.zeros((), device=student.device)
     if ranking is not None and translated is not None and len(translated) and config.rank_weight > 0:
         rank = translation_ranking_loss(student[translated], *ranking, config.rank_scale)
@@ -210,7 +216,7 @@ def distill_loss(
         own_fact = torch.eye(len(facts), dtype=torch.bool, device=facts.device)
         recall = sum(translation_ranking_loss(questions[:, :d], facts[:, :d], own_fact, config.rank_scale) for d in dims) / len(dims)
     loss = (config.mse_weight * mse + config.pair_weight * pair + config.neighbourhood_weight * neighbourhood + config.xling_weight * xling
-            + config.token_weight * token + config.rank_weight * rank + config.relation_weight * relation + config.route_weight * route
+            + config.token_weight * token + config.middle_weight * middle_term + config.rank_weight * rank + config.relation_weight * relation + config.route_weight * route
             + config.memory_weight * recall)
-    return {"loss": loss, "mse": mse, "pair": pair, "neighbourhood": neighbourhood, "xling": xling, "token": token, "rank": rank,
+    return {"loss": loss, "mse": mse, "pair": pair, "neighbourhood": neighbourhood, "xling": xling, "token": token, "middle": middle_term, "rank": rank,
             "relation": relation, "route": route, "memory": recall}

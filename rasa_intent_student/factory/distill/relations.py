@@ -6,16 +6,10 @@ each token relates to every other; the student's relations are trained towards t
 The teacher's last-layer queries, keys and values are cached per token (``TokenStates`` of width 3 x dim).
 """
 import contextlib
-import logging
-import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Sequence
 
-import numpy as np
-
-from rasa_intent_student.factory.distill.targets import TokenStates, cached_token_states, forward_batches, save_atomically
-
-logger = logging.getLogger(__name__)
+from rasa_intent_student.factory.distill.targets import TokenStates, cached_capture
 
 PROJECTIONS = ("query", "key", "value")
 
@@ -41,22 +35,13 @@ def relation_cache_path(sentence_cache: Path) -> Path:
 
 def teacher_qkv(model: Any, ids: Sequence[List[int]], pad_id: int, sentence_cache: Path) -> TokenStates:
     """The teacher's last-layer queries, keys and values of every token, [q | k | v] float16, cached on disk."""
-    lengths = np.array([len(row) for row in ids], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    cache = relation_cache_path(sentence_cache)
-    cached = cached_token_states(cache, offsets)
-    if cached is not None:
-        return cached
-    start = time.time()
-    states = np.zeros((int(offsets[-1]), 3 * model.config.hidden_size), dtype=np.float16)
-    with last_layer_qkv(model) as qkv:
-        for chunk, _hidden, _mask in forward_batches(model, ids, pad_id, desc="teacher q/k/v"):
-            joined = np.concatenate([qkv[name].float().cpu().numpy() for name in PROJECTIONS], axis=-1)
-            for j, row in enumerate(chunk):
-                states[offsets[row] : offsets[row + 1]] = joined[j, : lengths[row]]
-    save_atomically(cache, lambda path: np.savez(path, states=states, offsets=offsets))
-    logger.info("Teacher last-layer q/k/v of %d tokens in %.0f s -> %s", int(offsets[-1]), time.time() - start, cache)
-    return TokenStates(states, offsets)
+
+    @contextlib.contextmanager
+    def capture(teacher: Any) -> Iterator[Callable[[], "torch.Tensor"]]:
+        with last_layer_qkv(teacher) as captured:
+            yield lambda: student_qkv(captured)
+
+    return cached_capture(model, ids, pad_id, relation_cache_path(sentence_cache), capture, "last-layer q/k/v")
 
 
 def student_qkv(captured: Dict[str, "torch.Tensor"]) -> "torch.Tensor":

@@ -12,6 +12,7 @@ from rasa_intent_student.factory.corpus import evaluation_texts, save_corpus
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import build_training_set, memory_training_set, route_training_set
 from rasa_intent_student.factory.distill.embeddings import delta_tokens, fold_earlier_delta, frequent_tokens, merge_delta
+from rasa_intent_student.factory.distill.middle import teacher_layer_states
 from rasa_intent_student.factory.distill.loop import load_checkpoint, make_student, resolve_device, train, trainable_state
 from rasa_intent_student.factory.distill.relations import teacher_qkv
 from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, tokenize
@@ -91,6 +92,13 @@ def distill(
     teacher.model.to(resolve_device(config.device))
     targets, token_states = teacher_targets(teacher.model, ids, pad_id, teacher.pooling, cache, with_tokens=config.token_weight > 0)
     qkv = teacher_qkv(teacher.model, ids, pad_id, cache) if config.relation_weight > 0 else None
+    middle_states = None
+    if config.middle_weight > 0:
+        layers = int(teacher.model.config.num_hidden_layers)
+        if config.middle_layer >= layers:
+            raise StudentError(f"middle_layer={config.middle_layer} is not a layer of the {layers}-layer teacher; "
+                               f"use 0 to {layers - 1}, e.g. {layers - 2}.")
+        middle_states = teacher_layer_states(teacher.model, ids, pad_id, cache, config.middle_layer)
     tokenize_texts = partial(tokenize, teacher.tokenizer_path, prefix=teacher.prefix, max_seq_length=config.max_seq_length)
     routes = None
     if config.route_weight > 0:
@@ -111,7 +119,7 @@ def distill(
             log(f"student initialized from {config.init_from} (step {earlier['step']})")
     teacher.model = None  # the 12-layer teacher is no longer needed
     run = train(student, ids, langs, targets, data.source_index, data.translation_rows(config.xling_sources), config,
-                pad_id, teacher.pooling, ckpt_path, checkpoint, stop_at_step, log, token_states, qkv, routes, memories)
+                pad_id, teacher.pooling, ckpt_path, checkpoint, stop_at_step, log, token_states, qkv, routes, memories, middle_states)
     config, history = run["config"], run["history"]
     result = {"config": asdict(config), "teacher": teacher.source, **teacher_size, "step": run["step"],
               "eval_start": run["eval_start"], "eval": history[-1] if history else run["eval_start"],

@@ -1,10 +1,11 @@
-"""The teacher's targets, cached on disk: sentence embeddings (``.npy``) and final token states (``.npz``)."""
+"""The teacher's targets, cached on disk: sentence embeddings (``.npy``) and per-token states (``.npz``)."""
+import contextlib
 import hashlib
 import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -142,6 +143,51 @@ def teacher_targets(
         tokens = TokenStates(states, offsets)
     logger.info("Teacher targets of %d texts (%d tokens) in %.0f s -> %s", len(ids), int(offsets[-1]), time.time() - start, cache_file.parent)
     return embeddings, tokens
+
+
+def cached_capture(
+    model: Any, ids: Sequence[List[int]], pad_id: int, cache_file: Path,
+    capture: Callable[[Any], ContextManager[Callable[[], "torch.Tensor"]]], desc: str,
+) -> TokenStates:
+    """Per-token teacher states that a forward hook captures, float16, read from ``cache_file`` or computed and saved there.
+
+    ``capture(model)`` opens the hooks and yields a function that returns what the latest forward
+    captured, (b, t, width). ``model`` is only used when the cache does not answer.
+    """
+    lengths = np.array([len(row) for row in ids], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    cached = cached_token_states(cache_file, offsets)
+    if cached is not None:
+        return cached
+    start = time.time()
+    states = None
+    with capture(model) as latest:
+        for chunk, _hidden, _mask in forward_batches(model, ids, pad_id, desc=desc):
+            captured = latest().float().cpu().numpy()
+            if states is None:
+                states = np.zeros((int(offsets[-1]), captured.shape[-1]), dtype=np.float16)
+            for j, row in enumerate(chunk):
+                states[offsets[row] : offsets[row + 1]] = captured[j, : lengths[row]]
+    states = np.zeros((0, 0), dtype=np.float16) if states is None else states  # no texts
+    save_atomically(cache_file, lambda path: np.savez(path, states=states, offsets=offsets))
+    logger.info("Teacher %s of %d tokens in %.0f s -> %s", desc, int(offsets[-1]), time.time() - start, cache_file)
+    return TokenStates(states, offsets)
+
+
+@contextlib.contextmanager
+def layer_output(model: Any, index: int) -> Iterator[Callable[[], "torch.Tensor"]]:
+    """While open, the yielded function returns the hidden states (b, t, dim) that ``model.encoder.layer[index]``
+    put out in the latest forward."""
+    captured = {}
+
+    def keep(_module: Any, _inputs: Any, out: Any) -> None:
+        captured["states"] = out[0] if isinstance(out, tuple) else out
+
+    hook = model.encoder.layer[index].register_forward_hook(keep)
+    try:
+        yield lambda: captured["states"]
+    finally:
+        hook.remove()
 
 
 def _cached_embeddings(cache_file: Path, n: int) -> Optional[np.ndarray]:
