@@ -46,6 +46,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         if f.name in CORPUS_FLAGS:
             _add_field(p, f, corpus_help[f.name])
     p.add_argument("--seed", type=int, default=0, help="data order, held-out split, corpus n-grams (default: 0)")
+    p.add_argument("--corpus-seed", type=int, default=None, help="corpus n-grams and Django pairs only (default: --seed); "
+                   "--seed 1 --corpus-seed 0 changes only the training's randomness and reuses the corpus's teacher cache, "
+                   "to measure the spread over training seeds")
+    p.add_argument("--stop-at-step", type=int, default=None, metavar="N", help="checkpoint and stop at step N, the learning-rate "
+                   "schedule still that of --max-steps (--resume continues it)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/ckpt.pt with its stored config")
     p.add_argument("--write-pack", type=Path, default=None, metavar="DIR", help="no training: write the prepared rows and a compact "
                    "teacher to DIR, to train elsewhere (python -m rasa_intent_student.factory.distill.sweep)")
@@ -68,7 +73,8 @@ def config_from_args(args: argparse.Namespace):
     values: Dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(DistillConfig) if f.name not in SKIPPED}
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     corpus = {name: tuple(getattr(args, name)) if isinstance(getattr(args, name), list) else getattr(args, name) for name in CORPUS_FLAGS}
-    return DistillConfig(**values, seed=args.seed, corpus=CorpusConfig(**corpus, seed=args.seed))
+    corpus_seed = args.seed if args.corpus_seed is None else args.corpus_seed
+    return DistillConfig(**values, seed=args.seed, corpus=CorpusConfig(**corpus, seed=corpus_seed))
 
 
 def describe(args: argparse.Namespace) -> int:
@@ -104,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
         (args.write_pack / "ha_corpus.json").write_text(json.dumps(corpus, ensure_ascii=False), encoding="utf-8")
         print(f"pack {args.write_pack}: {meta['manifest']['texts']} rows, {meta['vocab_rows']} vocabulary rows, pairs {meta['manifest']['parallel_pairs']}")
         return 0
-    result = distill(config, resume=args.resume, log=print)
+    if args.stop_at_step is not None and args.stop_at_step < 1:
+        raise StudentError(f"--stop-at-step {args.stop_at_step} must be >= 1 (an optimizer step), e.g. 2000.")
+    result = distill(config, resume=args.resume, stop_at_step=args.stop_at_step, log=print)
     start, end = result["eval_start"], result["eval"]
     corpus = result["corpus"]
     rows = [
