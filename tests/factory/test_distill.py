@@ -359,7 +359,7 @@ def test_token_state_loss_by_hand():
 
 
 def test_teacher_token_states_are_cached_and_match_the_model(tiny_teachers, tmp_path):
-    from rasa_intent_student.factory.distill.targets import collate, token_cache_path
+    from rasa_intent_student.factory.distill.targets import collate, token_cache_path, token_capture
 
     teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
     texts = ["book a table for two", "what did I order last week?", "hello there!"]
@@ -367,7 +367,7 @@ def test_teacher_token_states_are_cached_and_match_the_model(tiny_teachers, tmp_
     sentences = teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h1")
     path = token_cache_path(sentences)
     assert path != sentences and path.parent == sentences.parent
-    _, states = teacher_targets(teacher.model, ids, 1, teacher.pooling, sentences, with_tokens=True)
+    _, (states,) = teacher_targets(teacher.model, ids, 1, teacher.pooling, sentences, [token_capture(sentences)])
     assert sentences.is_file() and path.is_file() and len(states) == 3 and states.states.shape == (sum(map(len, ids)), 32)
     # Row 1, computed alone (no padding), is what the flat cache holds for it.
     input_ids, mask = collate([ids[1]], 1)
@@ -376,7 +376,7 @@ def test_teacher_token_states_are_cached_and_match_the_model(tiny_teachers, tmp_
     batch = states.batch([1, 2], len(ids[1]))
     np.testing.assert_allclose(batch[0], alone, atol=2e-3)  # float16 storage
     assert not batch[1, len(ids[2]):].any()  # zero past the shorter text
-    _, again = teacher_targets(None, ids, 1, teacher.pooling, sentences, with_tokens=True)  # no teacher: only the caches can answer
+    _, (again,) = teacher_targets(None, ids, 1, teacher.pooling, sentences, [token_capture(sentences)])  # no teacher: only the caches can answer
     np.testing.assert_array_equal(again.states, states.states)
 
 
@@ -499,14 +499,14 @@ def test_relation_loss_gradient_is_finite_with_padding():
 
 
 def test_teacher_qkv_is_cached_and_matches_the_last_layer(tiny_teachers, tmp_path):
-    from rasa_intent_student.factory.distill.relations import relation_cache_path, teacher_qkv
+    from rasa_intent_student.factory.distill.relations import qkv_capture, relation_cache_path
     from rasa_intent_student.factory.distill.targets import collate
 
     teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
     texts = ["book a table for two", "what did I order last week?", "hello there!"]
     ids = tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32)
     sentences = teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h1")
-    qkv = teacher_qkv(teacher.model, ids, 1, sentences)
+    _, (qkv,) = teacher_targets(teacher.model, ids, 1, teacher.pooling, sentences, [qkv_capture(sentences)])
     assert relation_cache_path(sentences).is_file() and qkv.states.shape == (sum(map(len, ids)), 3 * 32)
     # Row 1 alone: the last layer's projections of the states that enter it.
     input_ids, mask = collate([ids[1]], 1)
@@ -515,7 +515,7 @@ def test_teacher_qkv_is_cached_and_matches_the_last_layer(tiny_teachers, tmp_pat
         entering = teacher.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[-2]
         expected = torch.cat([attention.query(entering), attention.key(entering), attention.value(entering)], -1)[0].numpy()
     np.testing.assert_allclose(qkv.batch([1], len(ids[1]))[0], expected, atol=3e-3)  # float16 storage
-    again = teacher_qkv(None, ids, 1, sentences)  # no teacher: only the cache can answer
+    _, (again,) = teacher_targets(None, ids, 1, teacher.pooling, sentences, [qkv_capture(sentences)])  # no teacher: only the caches can answer
     np.testing.assert_array_equal(again.states, qkv.states)
 
 
@@ -533,22 +533,51 @@ def test_relation_target_brings_the_relations_to_the_teacher(tiny_teachers, rout
 
 
 def test_teacher_layer_states_are_cached_and_match_that_layer(tiny_teachers, tmp_path):
-    from rasa_intent_student.factory.distill.middle import middle_cache_path, teacher_layer_states
+    from rasa_intent_student.factory.distill.middle import layer_capture, middle_cache_path
     from rasa_intent_student.factory.distill.targets import collate
 
     teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
     texts = ["book a table for two", "what did I order last week?", "hello there!"]
     ids = tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32)
     sentences = teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h1")
-    states = teacher_layer_states(teacher.model, ids, 1, sentences, layer=2)
+    _, (states, first) = teacher_targets(teacher.model, ids, 1, teacher.pooling, sentences,
+                                         [layer_capture(sentences, 2), layer_capture(sentences, 1)])
     assert middle_cache_path(sentences, 2).is_file() and states.states.shape == (sum(map(len, ids)), 32)
     input_ids, mask = collate([ids[1]], 1)
     with torch.no_grad():  # hidden_states[0] is the embeddings: layer 2 puts out hidden_states[3]
         expected = teacher.model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[3][0].numpy()
     np.testing.assert_allclose(states.batch([1], len(ids[1]))[0], expected, atol=3e-3)  # float16 storage
-    assert not np.allclose(teacher_layer_states(teacher.model, ids, 1, sentences, layer=1).states, states.states, atol=0.1)
-    again = teacher_layer_states(None, ids, 1, sentences, layer=2)  # no teacher: only the cache can answer
+    assert not np.allclose(first.states, states.states, atol=0.1)
+    _, (again,) = teacher_targets(None, ids, 1, teacher.pooling, sentences, [layer_capture(sentences, 2)])  # only the caches can answer
     np.testing.assert_array_equal(again.states, states.states)
+
+
+def test_one_teacher_pass_fills_every_per_token_cache(tiny_teachers, tmp_path):
+    """Sentence embeddings, last-layer tokens, q/k/v and a middle layer come from a single pass over the texts."""
+    from rasa_intent_student.factory.distill.middle import layer_capture
+    from rasa_intent_student.factory.distill.relations import qkv_capture
+    from rasa_intent_student.factory.distill.targets import token_capture
+
+    teacher = load_teacher(str(tiny_teachers["bert"]), tmp_path)
+    texts = [f"remind me about item {i}" for i in range(70)] + ["hello there!"]  # two batches of 64
+    ids = tokenize(teacher.tokenizer_path, texts, teacher.prefix, 32)
+    sentences = teacher_cache_path(tmp_path / "cache", teacher.source, teacher.prefix, teacher.pooling, 32, "h1")
+    captures = [token_capture(sentences), qkv_capture(sentences), layer_capture(sentences, 1)]
+    forwards = []
+    hook = teacher.model.register_forward_hook(lambda *_: forwards.append(1))
+    embeddings, states = teacher_targets(teacher.model, ids, 1, teacher.pooling, sentences, captures)
+    assert len(forwards) == 2  # one pass: two batches, whatever the number of caches
+    assert [s.states.shape[1] for s in states] == [32, 96, 32] and all(c.cache_file.is_file() for c in captures)
+    # A cache lost later is refilled alone, by another single pass; the others are read back unchanged.
+    captures[1].cache_file.unlink()
+    _, again = teacher_targets(teacher.model, ids, 1, teacher.pooling, sentences, captures)
+    assert len(forwards) == 4
+    for before, after in zip(states, again):
+        np.testing.assert_array_equal(before.states, after.states)
+    hook.remove()
+    _, cached = teacher_targets(None, ids, 1, teacher.pooling, sentences, captures)  # no teacher: the caches answer
+    np.testing.assert_array_equal(cached[2].states, states[2].states)
+    assert embeddings.shape == (71, 32)
 
 
 def test_middle_target_brings_the_first_layer_to_the_teachers_middle(tiny_teachers, route_dir, tmp_path):

@@ -8,9 +8,7 @@ trains the first layer's token states directly towards the teacher's after ``mid
 skipped layers did. The teacher's states of that layer are cached per token.
 """
 from pathlib import Path
-from typing import Any, List, Sequence
-
-from rasa_intent_student.factory.distill.targets import TokenStates, cached_capture, layer_output
+from rasa_intent_student.factory.distill.targets import TokenCapture, layer_output
 
 STUDENT_LAYER = 0  # the student layer the target trains: its first, whose output feeds the teacher's last layer
 
@@ -20,7 +18,6 @@ def middle_cache_path(sentence_cache: Path, layer: int) -> Path:
     return sentence_cache.with_name(sentence_cache.stem.replace("teacher-", f"teacher-layer{layer}-") + ".npz")
 
 
-def teacher_layer_states(model: Any, ids: Sequence[List[int]], pad_id: int, sentence_cache: Path, layer: int) -> TokenStates:
-    """The token states that the teacher's layer ``layer`` (0-based) puts out for every text, float16, cached on disk."""
-    return cached_capture(model, ids, pad_id, middle_cache_path(sentence_cache, layer),
-                          lambda teacher: layer_output(teacher, layer), f"layer-{layer} token states")
+def layer_capture(sentence_cache: Path, layer: int) -> TokenCapture:
+    """The token states that the teacher's layer ``layer`` (0-based) puts out, cached beside ``sentence_cache``."""
+    return TokenCapture(middle_cache_path(sentence_cache, layer), lambda teacher: layer_output(teacher, layer))

@@ -7,9 +7,9 @@ The teacher's last-layer queries, keys and values are cached per token (``TokenS
 """
 import contextlib
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Sequence
+from typing import Any, Callable, Dict, Iterator
 
-from rasa_intent_student.factory.distill.targets import TokenStates, cached_capture
+from rasa_intent_student.factory.distill.targets import TokenCapture
 
 PROJECTIONS = ("query", "key", "value")
 
@@ -33,15 +33,15 @@ def relation_cache_path(sentence_cache: Path) -> Path:
     return sentence_cache.with_name(sentence_cache.stem.replace("teacher-", "teacher-qkv-") + ".npz")
 
 
-def teacher_qkv(model: Any, ids: Sequence[List[int]], pad_id: int, sentence_cache: Path) -> TokenStates:
-    """The teacher's last-layer queries, keys and values of every token, [q | k | v] float16, cached on disk."""
+def qkv_capture(sentence_cache: Path) -> TokenCapture:
+    """The teacher's last-layer queries, keys and values of every token, [q | k | v], cached beside ``sentence_cache``."""
 
     @contextlib.contextmanager
-    def capture(teacher: Any) -> Iterator[Callable[[], "torch.Tensor"]]:
+    def hooks(teacher: Any) -> Iterator[Callable[[], "torch.Tensor"]]:
         with last_layer_qkv(teacher) as captured:
             yield lambda: student_qkv(captured)
 
-    return cached_capture(model, ids, pad_id, relation_cache_path(sentence_cache), capture, "last-layer q/k/v")
+    return TokenCapture(relation_cache_path(sentence_cache), hooks)
 
 
 def student_qkv(captured: Dict[str, "torch.Tensor"]) -> "torch.Tensor":

@@ -12,10 +12,10 @@ from rasa_intent_student.factory.corpus import evaluation_texts, save_corpus
 from rasa_intent_student.factory.distill.config import DistillConfig
 from rasa_intent_student.factory.distill.data import build_training_set, memory_training_set, route_training_set
 from rasa_intent_student.factory.distill.embeddings import delta_tokens, fold_earlier_delta, frequent_tokens, merge_delta
-from rasa_intent_student.factory.distill.middle import teacher_layer_states
+from rasa_intent_student.factory.distill.middle import layer_capture
 from rasa_intent_student.factory.distill.loop import load_checkpoint, make_student, resolve_device, train, trainable_state
-from rasa_intent_student.factory.distill.relations import teacher_qkv
-from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, tokenize
+from rasa_intent_student.factory.distill.relations import qkv_capture
+from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, token_capture, tokenize
 from rasa_intent_student.errors import StudentError
 
 logger = logging.getLogger(__name__)
@@ -90,15 +90,17 @@ def distill(
     pad_id = int(teacher.model.config.pad_token_id or 0)  # any id: padded positions are masked
     cache = teacher_cache_path(out / CACHE_DIR, teacher.source, teacher.prefix, teacher.pooling, config.max_seq_length, manifest["sha256"])
     teacher.model.to(resolve_device(config.device))
-    targets, token_states = teacher_targets(teacher.model, ids, pad_id, teacher.pooling, cache, with_tokens=config.token_weight > 0)
-    qkv = teacher_qkv(teacher.model, ids, pad_id, cache) if config.relation_weight > 0 else None
-    middle_states = None
-    if config.middle_weight > 0:
-        layers = int(teacher.model.config.num_hidden_layers)
-        if config.middle_layer >= layers:
-            raise StudentError(f"middle_layer={config.middle_layer} is not a layer of the {layers}-layer teacher; "
-                               f"use 0 to {layers - 1}, e.g. {layers - 2}.")
-        middle_states = teacher_layer_states(teacher.model, ids, pad_id, cache, config.middle_layer)
+    layers = int(teacher.model.config.num_hidden_layers)
+    if config.middle_weight > 0 and config.middle_layer >= layers:
+        raise StudentError(f"middle_layer={config.middle_layer} is not a layer of the {layers}-layer teacher; "
+                           f"use 0 to {layers - 1}, e.g. {layers - 2}.")
+    # Every per-token target the run uses, filled by one teacher pass where not cached.
+    wanted = {"token": (config.token_weight > 0, token_capture), "relation": (config.relation_weight > 0, qkv_capture),
+              "middle": (config.middle_weight > 0, partial(layer_capture, layer=config.middle_layer))}
+    names = [name for name, (used, _) in wanted.items() if used]
+    targets, found = teacher_targets(teacher.model, ids, pad_id, teacher.pooling, cache, [wanted[name][1](cache) for name in names])
+    per_token = dict(zip(names, found))
+    token_states, qkv, middle_states = per_token.get("token"), per_token.get("relation"), per_token.get("middle")
     tokenize_texts = partial(tokenize, teacher.tokenizer_path, prefix=teacher.prefix, max_seq_length=config.max_seq_length)
     routes = None
     if config.route_weight > 0:

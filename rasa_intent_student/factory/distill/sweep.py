@@ -88,14 +88,14 @@ def main() -> int:
     from rasa_intent_student.factory.distill.loop import resolve_device
     from rasa_intent_student.factory.distill.pack import load_pack
     from rasa_intent_student.factory.distill.run import CACHE_DIR
-    from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, token_cache_path
+    from rasa_intent_student.factory.distill.targets import teacher_cache_path, teacher_targets, token_cache_path, token_capture
 
     started = time.time()
     teacher, data, ids, manifest = load_pack(args.pack)
     teacher.model.to(resolve_device(args.device))
     shared = args.out / "teacher-targets.npy"
     with_tokens = any(config_of(name).token_weight > 0 for name in runs)
-    targets, _ = teacher_targets(teacher.model, ids, 0, teacher.pooling, shared, with_tokens)
+    targets, _ = teacher_targets(teacher.model, ids, 0, teacher.pooling, shared, [token_capture(shared)] if with_tokens else [])
     print(f"teacher targets {targets.shape} in {time.time() - started:.0f} s", flush=True)
     procs = {}
     for name in runs:

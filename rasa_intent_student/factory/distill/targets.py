@@ -4,6 +4,7 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, List, Optional, Sequence, Tuple
 
@@ -107,71 +108,69 @@ def token_cache_path(sentence_cache: Path) -> Path:
     return sentence_cache.with_name(sentence_cache.stem.replace("teacher-", "teacher-tokens-") + ".npz")
 
 
+@dataclass(frozen=True)
+class TokenCapture:
+    """Per-token teacher states that the teacher pass keeps, float16, and the file that caches them.
+
+    ``hooks(model)`` opens forward hooks and yields a function that returns what the latest forward
+    captured, (b, t, width); ``None`` keeps the last hidden state.
+    """
+
+    cache_file: Path
+    hooks: Optional[Callable[[Any], ContextManager[Callable[[], "torch.Tensor"]]]] = None
+
+
+def token_capture(sentence_cache: Path) -> TokenCapture:
+    """The last hidden state of every token (the token target), cached beside ``sentence_cache``."""
+    return TokenCapture(token_cache_path(sentence_cache))
+
+
 def teacher_targets(
-    model: Any, ids: Sequence[List[int]], pad_id: int, pooling: str, cache_file: Path, with_tokens: bool = False
-) -> Tuple[np.ndarray, Optional[TokenStates]]:
-    """The teacher's sentence embeddings (n, dim) and, with ``with_tokens``, its token states.
+    model: Any, ids: Sequence[List[int]], pad_id: int, pooling: str, cache_file: Path, captures: Sequence[TokenCapture] = ()
+) -> Tuple[np.ndarray, List[TokenStates]]:
+    """The teacher's sentence embeddings (n, dim) and the token states of each of ``captures``, in that order.
 
-    Each is read from its cache (``cache_file`` and ``token_cache_path(cache_file)``) or computed and
-    saved there; what is missing comes from one pass of the teacher over the texts.
+    Each is read from its cache (``cache_file``, ``capture.cache_file``) or computed and saved there;
+    whatever is missing comes from one pass of the teacher over the texts. ``model`` is only used then.
     """
-    lengths = np.array([len(row) for row in ids], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    token_file = token_cache_path(cache_file)
-    embeddings, tokens = _cached_embeddings(cache_file, len(ids)), None
-    if with_tokens:
-        tokens = cached_token_states(token_file, offsets)
-    if embeddings is not None and (tokens is not None or not with_tokens):
-        return embeddings, tokens
-
+    offsets = np.concatenate([[0], np.cumsum([len(row) for row in ids])]).astype(np.int64)
+    embeddings = _cached_embeddings(cache_file, len(ids))
+    found = [cached_token_states(capture.cache_file, offsets) for capture in captures]
+    missing = [i for i, states in enumerate(found) if states is None]
+    if embeddings is not None and not missing:
+        return embeddings, found
     start = time.time()
-    dim = model.config.hidden_size
-    new_embeddings = np.zeros((len(ids), dim), dtype=np.float32) if embeddings is None else None
-    states = np.zeros((int(offsets[-1]), dim), dtype=np.float16) if with_tokens and tokens is None else None
-    for chunk, hidden, mask in forward_batches(model, ids, pad_id, desc="teacher"):
-        if new_embeddings is not None:
-            new_embeddings[chunk] = pool(hidden, mask, pooling).float().cpu().numpy()
-        if states is not None:
-            hidden = hidden.float().cpu().numpy()
-            for j, row in enumerate(chunk):
-                states[offsets[row] : offsets[row + 1]] = hidden[j, : lengths[row]]
-    if new_embeddings is not None:
-        save_atomically(cache_file, lambda path: np.save(path, new_embeddings))
-        embeddings = new_embeddings
-    if states is not None:
-        save_atomically(token_file, lambda path: np.savez(path, states=states, offsets=offsets))
-        tokens = TokenStates(states, offsets)
-    logger.info("Teacher targets of %d texts (%d tokens) in %.0f s -> %s", len(ids), int(offsets[-1]), time.time() - start, cache_file.parent)
-    return embeddings, tokens
+    computed, states = _teacher_pass(model, ids, pad_id, pooling, offsets, embeddings is None, [captures[i] for i in missing])
+    if computed is not None:
+        save_atomically(cache_file, lambda path: np.save(path, computed))
+        embeddings = computed
+    for i, flat in zip(missing, states):
+        save_atomically(captures[i].cache_file, lambda path: np.savez(path, states=flat, offsets=offsets))
+        found[i] = TokenStates(flat, offsets)
+    logger.info("Teacher targets of %d texts (%d tokens, %d token caches) in %.0f s -> %s",
+                len(ids), int(offsets[-1]), len(missing), time.time() - start, cache_file.parent)
+    return embeddings, found
 
 
-def cached_capture(
-    model: Any, ids: Sequence[List[int]], pad_id: int, cache_file: Path,
-    capture: Callable[[Any], ContextManager[Callable[[], "torch.Tensor"]]], desc: str,
-) -> TokenStates:
-    """Per-token teacher states that a forward hook captures, float16, read from ``cache_file`` or computed and saved there.
-
-    ``capture(model)`` opens the hooks and yields a function that returns what the latest forward
-    captured, (b, t, width). ``model`` is only used when the cache does not answer.
-    """
-    lengths = np.array([len(row) for row in ids], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    cached = cached_token_states(cache_file, offsets)
-    if cached is not None:
-        return cached
-    start = time.time()
-    states = None
-    with capture(model) as latest:
-        for chunk, _hidden, _mask in forward_batches(model, ids, pad_id, desc=desc):
-            captured = latest().float().cpu().numpy()
-            if states is None:
-                states = np.zeros((int(offsets[-1]), captured.shape[-1]), dtype=np.float16)
-            for j, row in enumerate(chunk):
-                states[offsets[row] : offsets[row + 1]] = captured[j, : lengths[row]]
-    states = np.zeros((0, 0), dtype=np.float16) if states is None else states  # no texts
-    save_atomically(cache_file, lambda path: np.savez(path, states=states, offsets=offsets))
-    logger.info("Teacher %s of %d tokens in %.0f s -> %s", desc, int(offsets[-1]), time.time() - start, cache_file)
-    return TokenStates(states, offsets)
+def _teacher_pass(
+    model: Any, ids: Sequence[List[int]], pad_id: int, pooling: str, offsets: np.ndarray, with_embeddings: bool,
+    captures: Sequence[TokenCapture],
+) -> Tuple[Optional[np.ndarray], List[np.ndarray]]:
+    """One forward pass over ``ids``: sentence embeddings (when asked) and the flat float16 states of each capture."""
+    embeddings = np.zeros((len(ids), model.config.hidden_size), dtype=np.float32) if with_embeddings else None
+    states: List[Optional[np.ndarray]] = [None] * len(captures)
+    with contextlib.ExitStack() as stack:
+        latest = [stack.enter_context(c.hooks(model)) if c.hooks else None for c in captures]
+        for chunk, hidden, mask in forward_batches(model, ids, pad_id, desc="teacher"):
+            if embeddings is not None:
+                embeddings[chunk] = pool(hidden, mask, pooling).float().cpu().numpy()
+            for k, get in enumerate(latest):
+                captured = (hidden if get is None else get()).float().cpu().numpy()
+                if states[k] is None:
+                    states[k] = np.zeros((int(offsets[-1]), captured.shape[-1]), dtype=np.float16)
+                for j, row in enumerate(chunk):
+                    states[k][offsets[row] : offsets[row + 1]] = captured[j, : offsets[row + 1] - offsets[row]]
+    return embeddings, [np.zeros((0, 0), dtype=np.float16) if s is None else s for s in states]  # None: no texts
 
 
 @contextlib.contextmanager
