@@ -1,6 +1,7 @@
 """Distillation: losses by hand, loss goes down, resume is exact, the teacher caches are reused."""
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,30 @@ def test_resume_continues_at_the_right_step_with_the_same_weights(tiny_teachers,
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6)
     assert resumed["eval"]["mse"] == pytest.approx(whole["eval"]["mse"], abs=1e-6)
+
+
+def test_a_training_seed_keeps_the_corpus_and_its_teacher_cache(tiny_teachers, route_dir, tmp_path):
+    """``--seed 1 --corpus-seed 0``: the same corpus (same key, so the same teacher cache), other training."""
+    from rasa_intent_student import cli
+    from rasa_intent_student.commands.distill import config_from_args
+
+    parser = cli.make_parser()
+    flags = ["distill", "--output", str(tmp_path / "x")]
+    assert config_from_args(parser.parse_args(flags + ["--seed", "3"])).corpus.seed == 3  # one seed by default
+    config = config_from_args(parser.parse_args(flags + ["--seed", "1", "--corpus-seed", "0"]))
+    assert (config.seed, config.corpus.seed) == (1, 0)
+    assert cli.main(flags + ["--stop-at-step", "0"]) == 1  # refused before any work
+    runs = {}
+    for seed in (0, 1):
+        base = tiny_config(tiny_teachers["bert"], route_dir, tmp_path / f"seed{seed}")
+        runs[seed] = distill(replace(base, seed=seed, corpus=replace(base.corpus, seed=0)), stop_at_step=3)
+        assert runs[seed]["step"] == 3
+    manifests = [json.loads((tmp_path / f"seed{seed}" / "corpus_manifest.json").read_text()) for seed in (0, 1)]
+    assert manifests[0]["sha256"] == manifests[1]["sha256"]
+    caches = [sorted(p.name for p in (tmp_path / f"seed{seed}" / "teacher-cache").iterdir()) for seed in (0, 1)]
+    assert caches[0] == caches[1] and caches[0]
+    weights = [load_checkpoint(tmp_path / f"seed{seed}" / CHECKPOINT_FILE)["model"] for seed in (0, 1)]
+    assert any(not torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
 
 
 def test_resume_without_checkpoint_says_how_to_fix(tiny_teachers, route_dir, tmp_path):
