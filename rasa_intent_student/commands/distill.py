@@ -78,7 +78,8 @@ def config_from_args(args: argparse.Namespace):
 
 
 def describe(args: argparse.Namespace) -> int:
-    from rasa_intent_student.factory.distill_card import describe_results, load_bench_protocols, load_bench_quality
+    from rasa_intent_student.evaluation.bench_output import load_bench_protocols, load_bench_quality
+    from rasa_intent_student.factory.distill_card import describe_results
 
     if args.quality is None:
         raise StudentError("--describe needs --quality FILE: the output of `rasa-intent-student bench --json ... > FILE`.")

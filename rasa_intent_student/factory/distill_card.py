@@ -4,33 +4,11 @@
 ``distill --describe`` adds the benchmark results of the built student (``bench --json``) as
 ``metrics["quality"]`` and ``metrics["protocols"]`` and renders the card again. Nothing patches card text.
 """
-import json
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from rasa_intent_student.constants import LANGUAGES
-from rasa_intent_student.errors import StudentError
 from rasa_intent_student.manifest import StudentManifest
-
-
-def _bench_json(path: Path) -> Dict[str, Any]:
-    lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.startswith("{")]
-    if not lines:
-        raise StudentError(f"{path} holds no JSON line; write it with `rasa-intent-student bench --json ... > {path}`.")
-    return json.loads(lines[-1])
-
-
-def load_bench_quality(path: Path) -> Dict[str, Dict[str, float]]:
-    """model name -> {lang: accuracy} from ``rasa-intent-student bench --json`` output (its last JSON line)."""
-    models = _bench_json(path).get("quality", {}).get("models", [])
-    if not models:
-        raise StudentError(f"{path} has no quality results; run bench without --skip-quality.")
-    return {m["name"]: {lang: v["accuracy"] for lang, v in m["per_language"].items()} for m in models}
-
-
-def load_bench_protocols(path: Path) -> Optional[Dict[str, Any]]:
-    """The fidelity protocols of a ``bench --json`` output (None when it skipped them)."""
-    return _bench_json(path).get("protocols")
 
 
 def describe_results(student_dir: Path, quality: Optional[Mapping[str, Mapping[str, float]]], protocols: Optional[Mapping[str, Any]],

@@ -22,7 +22,8 @@ from rasa_intent_student.factory.distill import (  # noqa: E402
     tokenize,
 )
 from rasa_intent_student.factory.distill.loop import load_checkpoint  # noqa: E402
-from rasa_intent_student.factory.distill_card import describe_results, load_bench_protocols, load_bench_quality  # noqa: E402
+from rasa_intent_student.evaluation.bench_output import load_bench_protocols, load_bench_quality  # noqa: E402
+from rasa_intent_student.factory.distill_card import describe_results  # noqa: E402  # noqa: E402
 from rasa_intent_student.factory.teacher import load_teacher  # noqa: E402
 from rasa_intent_student.manifest import StudentManifest  # noqa: E402
 
