@@ -15,15 +15,22 @@ DISTILL_DIR := artifacts/distill
 DISTILL_NEXT_DIR := artifacts/distill-next
 PRUNED_DIR := artifacts/pruned-int8
 DISTILLED_WORK_DIR := build/factory-distilled
+# The second stage's settings beside its length: make distill-next and make seed-spread.
+SECOND_STAGE_FLAGS := --lr 2e-4 --warmup-steps 100 --rank-weight 0.1 --parallel-sources dialogue dialogue-next dialogue-more django
+SPREAD_DIR ?= artifacts/spread
+SEEDS ?= 0 1 2 3
+SPREAD_FLAGS ?=
+FIRST_STAGE_2000 := artifacts/first-stage-2000.pt
+SECOND_STAGE_CACHE := artifacts/second-stage-teacher-cache
 
-.PHONY: setup test test-fast test-runtime test-factory model model-pruned model-card reference demo bench evaluate distill distill-next clean help scale-check
+.PHONY: setup test test-fast test-runtime test-factory model model-pruned model-card reference demo bench evaluate distill distill-next seed-spread clean help scale-check
 
 help:
 	@echo "make setup   create .venv (py3.10, rasa) and .venv-factory (py3.11, torch) and install the package"
 	@echo "make demo    train examples/memory_bot, run rasa + action server, play a multilingual conversation"
 	@echo "make test    the full test suite (both environments, slow tests included)"
 	@echo "make model   rebuild the embedded default student: distill in two stages (about 2 h on 2 cores), prune the vocabulary, fused INT8, model card: 2 h to 2 h 30 min"
-	@echo "make bench / make evaluate / make distill / make model-pruned / make reference"
+	@echo "make bench / make evaluate / make distill / make model-pruned / make reference / make seed-spread"
 
 setup: $(VENV)/.installed $(FACTORY)/.installed
 
@@ -88,8 +95,30 @@ distill: $(FACTORY)/.installed
 # (dialogue-next, dialogue-more) and the translation-ranking term; --resume continues it like the first.
 distill-next: distill
 	$(FACTORY)/bin/rasa-intent-student distill --output $(DISTILL_NEXT_DIR) --init-from $(DISTILL_DIR)/ckpt.pt \
-		--max-steps 4000 --lr 2e-4 --warmup-steps 100 --rank-weight 0.1 \
-		--parallel-sources dialogue dialogue-next dialogue-more django
+		--max-steps 4000 $(SECOND_STAGE_FLAGS)
+
+# The spread over training seeds in the reduced setting: the first stage stopped at step 2,000, then a 3,000-step
+# second stage per seed in SEEDS (one corpus and teacher cache, --corpus-seed 0), each built and benchmarked beside
+# the shipped student and the teacher, then the spread table. SPREAD_FLAGS adds a lever to every second stage, with
+# its own SPREAD_DIR (the first stage and the teacher cache are shared), e.g.
+#   make seed-spread SPREAD_DIR=artifacts/spread-probe SPREAD_FLAGS="--route-weight 0.03 --route-loss probe"
+# On the 2-core reference CPU: first stage 20 min, the second stage's teacher targets 15-23 min, each second stage
+# 15 min (two at a time), builds 1 min each, bench 10-15 min.
+seed-spread: $(VENV)/.installed $(FACTORY)/.installed
+	mkdir -p $(SPREAD_DIR)
+	test -f artifacts/teacher-fp32/model.onnx || $(FACTORY)/bin/rasa-intent-student reference --teacher-only
+	test -f $(FIRST_STAGE_2000) || { $(FACTORY)/bin/rasa-intent-student distill --output artifacts/distill-2000 \
+		--stop-at-step 2000 && cp artifacts/distill-2000/ckpt.pt $(FIRST_STAGE_2000); }
+	for seed in $(SEEDS); do \
+		$(FACTORY)/bin/rasa-intent-student distill --output $(SPREAD_DIR)/seed$$seed --init-from $(FIRST_STAGE_2000) \
+			--max-steps 3000 $(SECOND_STAGE_FLAGS) --seed $$seed --corpus-seed 0 --teacher-cache $(SECOND_STAGE_CACHE) \
+			$(SPREAD_FLAGS) && \
+		$(FACTORY)/bin/rasa-intent-student build --teacher $(SPREAD_DIR)/seed$$seed/student-st --layers 0 1 \
+			--work-dir build/spread-seed$$seed --output $(SPREAD_DIR)/int8-seed$$seed --no-compare-quantization --latency-runs 0 || exit 1; \
+	done
+	$(VENV)/bin/rasa-intent-student bench --models $(foreach s,$(SEEDS),seed$(s)=$(SPREAD_DIR)/int8-seed$(s)) shipped=$(MODEL_DIR) \
+		teacher-fp32=artifacts/teacher-fp32 --skip-speed --skip-rasa --no-progress --json > $(SPREAD_DIR)/bench.txt
+	$(PY) -m rasa_intent_student.evaluation.spread $(SPREAD_DIR)/bench.txt --runs $(foreach s,$(SEEDS),seed$(s))
 
 demo: $(VENV)/.installed
 	$(PY) -m examples.memory_bot.demo

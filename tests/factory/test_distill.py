@@ -114,7 +114,7 @@ def test_resume_continues_at_the_right_step_with_the_same_weights(tiny_teachers,
 
 
 def test_a_training_seed_keeps_the_corpus_and_its_teacher_cache(tiny_teachers, route_dir, tmp_path):
-    """``--seed 1 --corpus-seed 0``: the same corpus (same key, so the same teacher cache), other training."""
+    """``--seed 1 --corpus-seed 0``: the same corpus, so one shared teacher cache (``--teacher-cache``), other training."""
     from rasa_intent_student import cli
     from rasa_intent_student.commands.distill import config_from_args
 
@@ -124,15 +124,17 @@ def test_a_training_seed_keeps_the_corpus_and_its_teacher_cache(tiny_teachers, r
     config = config_from_args(parser.parse_args(flags + ["--seed", "1", "--corpus-seed", "0"]))
     assert (config.seed, config.corpus.seed) == (1, 0)
     assert cli.main(flags + ["--stop-at-step", "0"]) == 1  # refused before any work
-    runs = {}
+    shared = tmp_path / "seed0" / "teacher-cache"
     for seed in (0, 1):
-        base = tiny_config(tiny_teachers["bert"], route_dir, tmp_path / f"seed{seed}")
-        runs[seed] = distill(replace(base, seed=seed, corpus=replace(base.corpus, seed=0)), stop_at_step=3)
-        assert runs[seed]["step"] == 3
+        base = tiny_config(tiny_teachers["bert"], route_dir, tmp_path / f"seed{seed}", teacher_cache=str(shared) if seed else "")
+        assert distill(replace(base, seed=seed, corpus=replace(base.corpus, seed=0)), stop_at_step=3)["step"] == 3
+        if not seed:
+            written = {p.name: p.stat().st_mtime_ns for p in shared.iterdir()}
     manifests = [json.loads((tmp_path / f"seed{seed}" / "corpus_manifest.json").read_text()) for seed in (0, 1)]
     assert manifests[0]["sha256"] == manifests[1]["sha256"]
-    caches = [sorted(p.name for p in (tmp_path / f"seed{seed}" / "teacher-cache").iterdir()) for seed in (0, 1)]
-    assert caches[0] == caches[1] and caches[0]
+    # The second run found every target in the shared cache: nothing rewritten, no cache of its own.
+    assert written and {p.name: p.stat().st_mtime_ns for p in shared.iterdir()} == written
+    assert not (tmp_path / "seed1" / "teacher-cache").exists()
     weights = [load_checkpoint(tmp_path / f"seed{seed}" / CHECKPOINT_FILE)["model"] for seed in (0, 1)]
     assert any(not torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
 

@@ -49,6 +49,8 @@ class DistillConfig:
     """
 
     output: str = _opt(str(DISTILL_OUTPUT_DIR), "run directory: corpus, teacher cache, ckpt.pt, student-st/")
+    teacher_cache: str = _opt("", "directory of the teacher's cached targets (empty: OUTPUT/teacher-cache); runs over the "
+                              "same corpus can share one, as its files are keyed by teacher, corpus and length")
     teacher: str = _opt(E5_OFFLINE_TEACHER, f"'{E5_OFFLINE_TEACHER}' or a local sentence-transformers directory")
     layers: Tuple[int, ...] = _opt(DEFAULT_LAYERS_KEPT, "teacher layers the student starts from")
     max_seq_length: int = _opt(DISTILL_MAX_SEQ_LENGTH, "tokens per text (corpus texts are short)")

@@ -88,7 +88,7 @@ def distill(
     (out / CORPUS_MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     langs = [row.lang for row in data.rows]
     pad_id = int(teacher.model.config.pad_token_id or 0)  # any id: padded positions are masked
-    cache = teacher_cache_path(out / CACHE_DIR, teacher.source, teacher.prefix, teacher.pooling, config.max_seq_length, manifest["sha256"])
+    cache = teacher_cache_path(Path(config.teacher_cache or out / CACHE_DIR), teacher.source, teacher.prefix, teacher.pooling, config.max_seq_length, manifest["sha256"])
     teacher.model.to(resolve_device(config.device))
     layers = int(teacher.model.config.num_hidden_layers)
     if config.middle_weight > 0 and config.middle_layer >= layers:
