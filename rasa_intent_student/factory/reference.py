@@ -52,6 +52,7 @@ def export_st_model(name: str, output: Path, work_dir: Path = FACTORY_WORK_DIR, 
         versions=library_versions("torch", "transformers", "onnx"),
         metrics={"reference": f"FP32 export of {teacher.source} for benchmarks"},
     ).save(output)
+    seal_student(output)  # a damaged reference would skew every ratio to it
     logger.info("Wrote %s (%s, %d layers)", output, teacher.source, config.num_hidden_layers)
     return output
 

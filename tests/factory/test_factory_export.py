@@ -68,3 +68,20 @@ def test_int8_quantizes_the_word_embedding_and_stays_close(exported, tmp_path):
     fid = mean_cosine(onnx_forward(path, feeds), onnx_forward(int8, feeds), feeds[ATTENTION_MASK])
     assert fid["sentence_cosine_mean"] >= INT8_COSINE_FLOOR, fid
     assert fid["sentence_cosine_mean"] < 1.0  # it really is a different (quantized) graph
+
+
+def test_reference_export_is_sealed_and_refuses_damage(tiny_teachers, tmp_path):
+    """The FP32 references bench takes its ratios against carry checksums, like the shipped student."""
+    from rasa_intent_student.encoder import StudentEncoder
+    from rasa_intent_student.errors import IntegrityError
+    from rasa_intent_student.factory.reference import export_st_model
+    from rasa_intent_student.manifest import StudentManifest
+
+    out = export_st_model(str(tiny_teachers["bert"]), tmp_path / "teacher-fp32", tmp_path / "work")
+    assert {"model.onnx", "tokenizer.json"} <= set(StudentManifest.load(out).checksums)
+    assert StudentEncoder.load(out).encode("hello").shape == (32,)
+    data = bytearray((out / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (out / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match=r"model\.onnx is damaged"):
+        StudentEncoder.load(out)
