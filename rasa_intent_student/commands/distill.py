@@ -111,8 +111,6 @@ def run(args: argparse.Namespace) -> int:
         (args.write_pack / "ha_corpus.json").write_text(json.dumps(corpus, ensure_ascii=False), encoding="utf-8")
         print(f"pack {args.write_pack}: {meta['manifest']['texts']} rows, {meta['vocab_rows']} vocabulary rows, pairs {meta['manifest']['parallel_pairs']}")
         return 0
-    if args.stop_at_step is not None and args.stop_at_step < 1:
-        raise StudentError(f"--stop-at-step {args.stop_at_step} must be >= 1 (an optimizer step), e.g. 2000.")
     result = distill(config, resume=args.resume, stop_at_step=args.stop_at_step, log=print)
     start, end = result["eval_start"], result["eval"]
     corpus = result["corpus"]

@@ -65,6 +65,8 @@ def distill(
         checkpoint = load_checkpoint(ckpt_path)
         config = DistillConfig.from_dict({**checkpoint["config"], "output": str(out)})
     config.check()
+    if stop_at_step is not None and stop_at_step < 1:
+        raise StudentError(f"stop_at_step={stop_at_step} (--stop-at-step) must be >= 1 (an optimizer step), e.g. 2000.")
     for name, held in (("route_weight", "route examples"), ("memory_weight", "memory pairs")):
         if pack is not None and getattr(config, name) > 0:  # refused before the teacher's targets are computed
             raise StudentError(f"{name}={getattr(config, name)} is not available in a pack run (the pack holds no {held}); "
